@@ -1,0 +1,183 @@
+import { KaruError, type ErrorCode } from '../core/errors.js';
+import type { AllocId, EvalId, NodeId } from '../core/ids.js';
+import type { AllocStatus, AllocView } from '../core/alloc.js';
+import type { Evaluation } from '../core/evaluation.js';
+import type { Job } from '../core/job.js';
+import type {
+  ApiErrorBody,
+  HeartbeatRequest,
+  HeartbeatResponse,
+  JobDetail,
+  JobListEntry,
+  NodeAllocationsResponse,
+  NodeView,
+  RegisterJobResponse,
+  RegisterNodeRequest,
+  RegisterNodeResponse,
+  StopJobResponse,
+} from './types.js';
+
+export interface ClientOptions {
+  /** e.g. `http://127.0.0.1:4646` */
+  baseUrl: string;
+  /** Node secret, for the agent's calls. */
+  nodeSecret?: string;
+  /** Per-request timeout when none is given; default 30 s. */
+  timeoutMs?: number;
+  /** Replaces global fetch (tests pass `app.request`). */
+  fetch?: typeof fetch;
+}
+
+/**
+ * The typed client for API v1, used by the CLI, the agent, the web UI and the tests.
+ * Non-2xx answers become KaruErrors with the server's stable code.
+ */
+export class KaruClient {
+  private readonly base: string;
+  private readonly fetchImpl: typeof fetch;
+
+  constructor(private readonly opts: ClientOptions) {
+    this.base = opts.baseUrl.replace(/\/+$/, '');
+    this.fetchImpl = opts.fetch ?? globalThis.fetch;
+  }
+
+  // ---- jobs
+  registerJob(job: unknown): Promise<RegisterJobResponse> {
+    return this.request('POST', '/v1/jobs', { job });
+  }
+  listJobs(namespace?: string): Promise<JobListEntry[]> {
+    return this.request('GET', `/v1/jobs${query({ namespace })}`);
+  }
+  getJob(namespace: string, name: string): Promise<JobDetail> {
+    return this.request('GET', `/v1/jobs/${enc(namespace)}/${enc(name)}`);
+  }
+  jobVersions(namespace: string, name: string): Promise<Job[]> {
+    return this.request('GET', `/v1/jobs/${enc(namespace)}/${enc(name)}/versions`);
+  }
+  stopJob(namespace: string, name: string, opts: { purge?: boolean } = {}): Promise<StopJobResponse> {
+    return this.request('DELETE', `/v1/jobs/${enc(namespace)}/${enc(name)}${query({ purge: opts.purge ? 'true' : undefined })}`);
+  }
+
+  // ---- allocations
+  listAllocations(filter: { namespace?: string; job?: string; node?: string } = {}): Promise<AllocView[]> {
+    return this.request('GET', `/v1/allocations${query(filter)}`);
+  }
+  /** `id` may be a full id or a unique prefix of its short form. */
+  getAllocation(id: string): Promise<AllocView> {
+    return this.request('GET', `/v1/allocations/${enc(id)}`);
+  }
+  /** Streams log lines as `{stream, line}` objects (NDJSON on the wire). */
+  async *logs(id: string, opts: { task?: string; follow?: boolean; tail?: number; signal?: AbortSignal } = {}): AsyncIterable<{ stream: 'stdout' | 'stderr'; line: string }> {
+    const res = await this.raw('GET', `/v1/allocations/${enc(id)}/logs${query({ task: opts.task, follow: opts.follow ? 'true' : undefined, tail: opts.tail?.toString() })}`, undefined, { signal: opts.signal, timeoutMs: 0 });
+    if (!res.body) return;
+    const decoder = new TextDecoder();
+    let buf = '';
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      buf += decoder.decode(chunk, { stream: true });
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        if (line.trim()) yield JSON.parse(line);
+      }
+    }
+  }
+
+  // ---- nodes
+  listNodes(): Promise<NodeView[]> {
+    return this.request('GET', '/v1/nodes');
+  }
+  getNode(id: string): Promise<NodeView> {
+    return this.request('GET', `/v1/nodes/${enc(id)}`);
+  }
+
+  // ---- evaluations
+  listEvaluations(filter: { namespace?: string; job?: string } = {}): Promise<Evaluation[]> {
+    return this.request('GET', `/v1/evaluations${query(filter)}`);
+  }
+  getEvaluation(id: EvalId | string): Promise<Evaluation> {
+    return this.request('GET', `/v1/evaluations/${enc(id)}`);
+  }
+
+  // ---- agent calls (authenticated with the node secret)
+  registerNode(req: RegisterNodeRequest): Promise<RegisterNodeResponse> {
+    return this.request('POST', '/v1/nodes/register', req);
+  }
+  heartbeat(nodeId: NodeId, req: HeartbeatRequest = {}): Promise<HeartbeatResponse> {
+    return this.request('POST', `/v1/nodes/${enc(nodeId)}/heartbeat`, req);
+  }
+  /** Blocks until the node's allocations change after `index` (or `waitMs` passes). */
+  nodeAllocations(nodeId: NodeId, index: number, waitMs: number, signal?: AbortSignal): Promise<NodeAllocationsResponse> {
+    return this.request('GET', `/v1/nodes/${enc(nodeId)}/allocations${query({ index: String(index), waitMs: String(waitMs) })}`, undefined, {
+      signal,
+      timeoutMs: waitMs + 15_000,
+    });
+  }
+  updateAllocStatus(nodeId: NodeId, updates: AllocStatus[]): Promise<void> {
+    return this.request('PUT', `/v1/nodes/${enc(nodeId)}/allocations/status`, { updates });
+  }
+
+  withNodeSecret(secret: string): KaruClient {
+    return new KaruClient({ ...this.opts, nodeSecret: secret });
+  }
+
+  // ---- plumbing
+  async request<T>(method: string, path: string, body?: unknown, opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<T> {
+    const res = await this.raw(method, path, body, opts);
+    if (res.status === 204) return undefined as T;
+    const text = await res.text();
+    return (text ? JSON.parse(text) : undefined) as T;
+  }
+
+  async raw(method: string, path: string, body?: unknown, opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<Response> {
+    const timeoutMs = opts.timeoutMs ?? this.opts.timeoutMs ?? 30_000;
+    const signals: AbortSignal[] = [];
+    if (opts.signal) signals.push(opts.signal);
+    if (timeoutMs > 0) signals.push(AbortSignal.timeout(timeoutMs));
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (this.opts.nodeSecret) headers['x-karu-node-secret'] = this.opts.nodeSecret;
+    let res: Response;
+    try {
+      res = await this.fetchImpl(this.base + path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: signals.length ? AbortSignal.any(signals) : undefined,
+      });
+    } catch (e) {
+      if (opts.signal?.aborted) throw e;
+      throw new KaruError('UNAVAILABLE', `cannot reach the Karu server at ${this.base}: ${describeFetchError(e)}`, { cause: e, retryable: true });
+    }
+    if (res.ok) return res;
+    let parsed: ApiErrorBody | undefined;
+    const text = await res.text();
+    try {
+      parsed = JSON.parse(text) as ApiErrorBody;
+    } catch {
+      /* not our error body: fall through */
+    }
+    throw new KaruError((parsed?.code as ErrorCode) ?? (res.status >= 500 ? 'INTERNAL' : 'INVALID'), parsed?.message ?? `${method} ${path}: HTTP ${res.status} ${text.slice(0, 200)}`, {
+      details: { ...(parsed?.details ?? {}), status: res.status },
+      retryable: res.status >= 500 || res.status === 409,
+    });
+  }
+}
+
+function describeFetchError(e: unknown): string {
+  if (e instanceof Error) {
+    const cause = (e as Error & { cause?: { code?: string; message?: string } }).cause;
+    if (cause?.code) return `${cause.code}${cause.message ? ` (${cause.message})` : ''}`;
+    return e.message;
+  }
+  return String(e);
+}
+
+const enc = encodeURIComponent;
+
+function query(params: Record<string, string | undefined>): string {
+  const entries = Object.entries(params).filter((e): e is [string, string] => e[1] !== undefined && e[1] !== '');
+  return entries.length ? '?' + new URLSearchParams(entries).toString() : '';
+}
+
+export type { AllocId };

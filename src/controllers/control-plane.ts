@@ -1,0 +1,54 @@
+import type { AllocId, EvalId, NodeId } from '../core/ids.js';
+import type { Job } from '../core/job.js';
+import type { AllocStatus } from '../core/alloc.js';
+import type { DriverHealth, Node } from '../core/node.js';
+import type { Resources } from '../core/resources.js';
+import type { StateCache } from '../store/state.js';
+
+/**
+ * What the API may ask of the control plane. Routes translate HTTP to these calls and
+ * back; every rule about jobs, nodes and allocations lives behind this interface.
+ */
+export interface ControlPlane {
+  /** The read model: every GET is answered from it. */
+  readonly state: StateCache;
+
+  /**
+   * Stores a validated job. Same spec as the current version → `unchanged` (nothing written).
+   * Otherwise the version is bumped, the version history appended and an evaluation created,
+   * all in one transaction.
+   */
+  registerJob(job: Job): Promise<{ job: Job; result: 'created' | 'updated' | 'unchanged'; evalId?: EvalId }>;
+  /** Marks the job stopped (its allocations are stopped by the evaluation). With purge, also deletes it and its history once nothing of it runs. */
+  stopJob(namespace: string, name: string, opts: { purge: boolean }): Promise<{ evalId?: EvalId; purged: boolean }>;
+  listJobVersions(namespace: string, name: string): Promise<Job[]>;
+
+  registerNode(req: NodeRegistration): Promise<{ node: Node; secret: string; heartbeatTtlMs: number; serverToken: string }>;
+  /** True when `secret` is the one issued to `nodeId`. */
+  authenticateNode(nodeId: NodeId, secret: string): Promise<boolean>;
+  heartbeat(nodeId: NodeId, drivers?: Record<string, DriverHealth>): Promise<{ heartbeatTtlMs: number }>;
+  /** Applies what the agent observed; ignores updates for allocations not on that node. */
+  updateAllocStatus(nodeId: NodeId, updates: AllocStatus[]): Promise<void>;
+  /**
+   * Resolves with a new index once anything about the node's allocations changed after
+   * `index`, or with the current index after `waitMs`, or when `signal` aborts.
+   */
+  waitForNodeAllocs(nodeId: NodeId, index: number, waitMs: number, signal?: AbortSignal): Promise<number>;
+  /** Where the server reaches the agent of `nodeId` for logs, and the token it presents. */
+  agentEndpoint(nodeId: NodeId): { url: string; token: string } | undefined;
+  /** Resolves a full allocation id or a unique prefix of its short form. */
+  resolveAllocId(idOrPrefix: string): AllocId | undefined;
+}
+
+export interface NodeRegistration {
+  nodeId?: NodeId;
+  secret?: string;
+  name: string;
+  address: string;
+  agentUrl: string;
+  resources: Resources;
+  attributes: Record<string, string>;
+  labels: Record<string, string>;
+  drivers: Record<string, DriverHealth>;
+  portRange?: { min: number; max: number };
+}

@@ -1,0 +1,118 @@
+import type { AllocId, EvalId, NodeId } from './ids.js';
+import type { Resources } from './resources.js';
+
+/**
+ * One copy of a group placed on one node. Split in two records so that each side
+ * writes only its own (ARCHITECTURE invariant 5): the server writes `Allocation`
+ * (placement and desired status), the agent writes `AllocStatus` (what it observed).
+ */
+export interface Allocation {
+  id: AllocId;
+  namespace: string;
+  jobName: string;
+  jobVersion: number;
+  group: string;
+  /** Index within the group, 0..count-1: `web.api[2]`. */
+  index: number;
+  nodeId: NodeId;
+  nodeName: string;
+  evalId: EvalId;
+  resources: Resources;
+  ports: AllocatedPort[];
+  desiredStatus: DesiredStatus;
+  desiredDescription: string;
+  /** The allocation this one replaces (node lost, failure, new version). */
+  previousAllocId?: AllocId;
+  /** Replacements placed in this chain, for the reschedule policy: times they were made. */
+  rescheduleTimes: number[];
+  createdAt: number;
+  modifiedAt: number;
+}
+
+export type DesiredStatus = 'run' | 'stop';
+
+export interface AllocatedPort {
+  task: string;
+  label: string;
+  /** Host port on the node. */
+  host: number;
+  /** Port inside the container. */
+  to: number;
+}
+
+/** Written by the agent only. */
+export interface AllocStatus {
+  id: AllocId;
+  nodeId: NodeId;
+  clientStatus: ClientStatus;
+  clientDescription: string;
+  taskStates: Record<string, TaskState>;
+  updatedAt: number;
+}
+
+export type ClientStatus = 'pending' | 'running' | 'complete' | 'failed' | 'lost';
+
+/** Task states in order: progress is a comparison (`TASK_STATE_ORDER[a] >= TASK_STATE_ORDER[b]`). */
+export type TaskStateName = 'pending' | 'starting' | 'running' | 'dead';
+export const TASK_STATE_ORDER: Record<TaskStateName, number> = { pending: 0, starting: 100, running: 200, dead: 300 };
+
+export interface TaskState {
+  state: TaskStateName;
+  /** True once the task died in a way the restart policy gave up on. */
+  failed: boolean;
+  restarts: number;
+  containerId?: string;
+  startedAt?: number;
+  finishedAt?: number;
+  exitCode?: number;
+  /** Most recent last; capped by the agent (oldest dropped). */
+  events: TaskEvent[];
+}
+
+export type TaskEventType =
+  | 'received'
+  | 'driver-failure'
+  | 'started'
+  | 'terminated'
+  | 'restarting'
+  | 'not-restarting'
+  | 'killing'
+  | 'killed'
+  | 'reattached';
+
+export interface TaskEvent {
+  type: TaskEventType;
+  time: number;
+  message: string;
+  exitCode?: number;
+}
+
+export const MAX_TASK_EVENTS = 20;
+
+/** An allocation together with what its agent last reported: what the API serves. */
+export interface AllocView extends Allocation {
+  clientStatus: ClientStatus;
+  clientDescription: string;
+  taskStates: Record<string, TaskState>;
+}
+
+export function viewOf(alloc: Allocation, status: AllocStatus | undefined): AllocView {
+  return {
+    ...alloc,
+    clientStatus: status?.clientStatus ?? 'pending',
+    clientDescription: status?.clientDescription ?? '',
+    taskStates: status?.taskStates ?? {},
+  };
+}
+
+/** The agent has nothing more to do with it: it will never run again. */
+export function isClientTerminal(s: ClientStatus): boolean {
+  return s === 'complete' || s === 'failed' || s === 'lost';
+}
+
+/** Still holding (or about to hold) resources on its node. */
+export function isLive(a: AllocView): boolean {
+  return !isClientTerminal(a.clientStatus) && !(a.desiredStatus === 'stop' && a.clientStatus === 'pending' && Object.keys(a.taskStates).length === 0);
+}
+
+export const allocName = (a: Pick<Allocation, 'jobName' | 'group' | 'index'>) => `${a.jobName}.${a.group}[${a.index}]`;

@@ -1,0 +1,11 @@
+/**
+ * core: the domain's nouns (jobs, nodes, allocations, evaluations), their invariants
+ * and the one error model. Imports only lib.
+ */
+export * from './errors.js';
+export * from './ids.js';
+export * from './resources.js';
+export * from './job.js';
+export * from './node.js';
+export * from './alloc.js';
+export * from './evaluation.js';

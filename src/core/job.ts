@@ -1,0 +1,99 @@
+import type { Resources } from './resources.js';
+
+/** What the user asked for. Produced by src/spec from a job file; trusted from then on. */
+export interface Job {
+  namespace: string;
+  name: string;
+  type: JobType;
+  /** 1..100, default 50. Higher goes first (and, later, may preempt lower). */
+  priority: number;
+  constraints: Constraint[];
+  /** How to rank feasible nodes: fill nodes up (binpack, default) or even them out (spread). */
+  placement: PlacementStrategy;
+  groups: Group[];
+  meta: Record<string, string>;
+  /** Set by `karu stop`: the job stays (with its history) but nothing of it should run. */
+  stopped: boolean;
+  /** Bumped by the server each time the spec changes; 0 for the first submission. */
+  version: number;
+  submittedAt: number;
+}
+
+export type JobType = 'service' | 'batch';
+export type PlacementStrategy = 'binpack' | 'spread';
+
+/** The unit of placement: `count` copies, each an allocation with all of `tasks`. */
+export interface Group {
+  name: string;
+  count: number;
+  constraints: Constraint[];
+  restart: RestartPolicy;
+  reschedule: ReschedulePolicy;
+  tasks: Task[];
+}
+
+/** What the agent does when a task exits, on the same node. */
+export interface RestartPolicy {
+  /** Restarts allowed within `intervalMs`. */
+  attempts: number;
+  intervalMs: number;
+  /** Wait before each restart. */
+  delayMs: number;
+  /** When attempts run out: `fail` the task, or `delay` until the interval has passed and try again. */
+  mode: 'fail' | 'delay';
+}
+
+/** What the server does when an allocation fails for good: place a replacement, elsewhere if it can. */
+export interface ReschedulePolicy {
+  /** Replacements allowed within `intervalMs`; 0 disables rescheduling. */
+  attempts: number;
+  intervalMs: number;
+}
+
+export interface Task {
+  name: string;
+  image: string;
+  /** Overrides the image entrypoint when set. */
+  command?: string;
+  args: string[];
+  env: Record<string, string>;
+  resources: Resources;
+  ports: PortSpec[];
+  /** Grace period between SIGTERM and SIGKILL on stop. */
+  killTimeoutMs: number;
+}
+
+/** A port the task listens on. With `static`, that host port; without, one the scheduler picks. */
+export interface PortSpec {
+  /** Name used in `KARU_PORT_<LABEL>`; [a-z0-9_]+. */
+  label: string;
+  /** Port inside the container. */
+  to: number;
+  static?: number;
+}
+
+export type ConstraintOperator = '=' | '!=' | '<' | '<=' | '>' | '>=' | 'regexp' | 'is_set' | 'is_not_set';
+
+/**
+ * A rule a node must satisfy. `attribute` names a node property:
+ * `${attr.NAME}` (fingerprinted: `attr.os.name`, `attr.cpu.cores`, `attr.docker.version`…),
+ * `${label.NAME}` (set by the operator), `${node.name}`, `${node.id}`.
+ */
+export interface Constraint {
+  attribute: string;
+  operator: ConstraintOperator;
+  value?: string;
+}
+
+export const jobTotalCount = (job: Job) => job.groups.reduce((n, g) => n + g.count, 0);
+
+/** Resources one allocation of the group needs: the sum over its tasks. */
+export function groupResources(group: Group): Resources {
+  let cpuMhz = 0;
+  let memoryMb = 0;
+  for (const t of group.tasks) {
+    cpuMhz += t.resources.cpuMhz;
+    memoryMb += t.resources.memoryMb;
+  }
+  return { cpuMhz, memoryMb };
+}

@@ -1,0 +1,52 @@
+import type { AllocId, EvalId, NodeId } from '../core/ids.js';
+import type { Job } from '../core/job.js';
+import type { Node } from '../core/node.js';
+import type { Allocation, AllocView } from '../core/alloc.js';
+import type { Evaluation, PlacementFailure } from '../core/evaluation.js';
+import type { Rng } from '../lib/rng.js';
+
+/**
+ * What the scheduler may read: a consistent snapshot, nothing else. The StateCache
+ * satisfies it; tests build one from plain arrays.
+ */
+export interface SchedulerState {
+  job(namespace: string, name: string): Job | undefined;
+  nodes(): readonly Node[];
+  node(id: NodeId): Node | undefined;
+  allocsByNode(nodeId: NodeId): readonly AllocView[];
+  allocsByJob(namespace: string, name: string): readonly AllocView[];
+}
+
+export interface ScheduleContext {
+  rng: Rng;
+  now: number;
+  /** Ids for new allocations; injected so tests are deterministic. */
+  newAllocId: () => AllocId;
+}
+
+/**
+ * The scheduler's answer for one evaluation: what to start, what to stop, and whether
+ * anything could not be placed (then the evaluation becomes blocked with `failures`).
+ */
+export interface Plan {
+  evalId: EvalId;
+  namespace: string;
+  jobName: string;
+  /** New allocations, node and ports already chosen. */
+  place: Allocation[];
+  /** Allocations whose desired status becomes `stop`. */
+  stop: PlanStop[];
+  /** Allocations on lost nodes that the server marks `lost` on the agent's behalf. */
+  markLost: AllocId[];
+  /** Existing allocations to carry to the new job version without restarting them. */
+  inPlaceUpdate: { allocId: AllocId; jobVersion: number }[];
+  /** Per group: what could not be placed and why. Empty when everything fit. */
+  failures: Record<string, PlacementFailure>;
+}
+
+export interface PlanStop {
+  allocId: AllocId;
+  reason: string;
+}
+
+export type Scheduler = (state: SchedulerState, evaluation: Evaluation, ctx: ScheduleContext) => Plan;

@@ -1,0 +1,110 @@
+import type { AllocId, EvalId, NodeId } from '../core/ids.js';
+import type { Job } from '../core/job.js';
+import type { Node } from '../core/node.js';
+import type { Allocation, AllocStatus, AllocView } from '../core/alloc.js';
+import type { Evaluation } from '../core/evaluation.js';
+
+/**
+ * Karu's objects in the store: key layout and typed records. Values are JSON.
+ *
+ *   /jobs/{ns}/{name}                  current Job
+ *   /job-versions/{ns}/{name}/{v:8}    every submitted version of a Job
+ *   /allocs/{allocId}                  Allocation (server-written)
+ *   /alloc-status/{allocId}            AllocStatus (agent-written)
+ *   /nodes/{nodeId}                    Node
+ *   /node-secrets/{nodeId}             hash of the node's secret
+ *   /evals/{evalId}                    Evaluation
+ */
+export const keys = {
+  job: (ns: string, name: string) => `/jobs/${ns}/${name}`,
+  jobVersion: (ns: string, name: string, v: number) => `/job-versions/${ns}/${name}/${String(v).padStart(8, '0')}`,
+  jobVersions: (ns: string, name: string) => `/job-versions/${ns}/${name}/`,
+  alloc: (id: AllocId) => `/allocs/${id}`,
+  allocStatus: (id: AllocId) => `/alloc-status/${id}`,
+  node: (id: NodeId) => `/nodes/${id}`,
+  nodeSecret: (id: NodeId) => `/node-secrets/${id}`,
+  eval: (id: EvalId) => `/evals/${id}`,
+} as const;
+
+export const prefixes = {
+  jobs: '/jobs/',
+  jobVersions: '/job-versions/',
+  allocs: '/allocs/',
+  allocStatus: '/alloc-status/',
+  nodes: '/nodes/',
+  nodeSecrets: '/node-secrets/',
+  evals: '/evals/',
+} as const;
+
+/** A record with the store revision that last wrote it (for compare-and-swap). */
+export interface Versioned<T> {
+  value: T;
+  modRevision: number;
+}
+
+/** A typed write. `expectedModRevision`: 0 = must not exist, N = must be at N, absent = blind. */
+export type StateWrite = (
+  | { kind: 'job'; value: Job }
+  | { kind: 'jobVersion'; value: Job }
+  | { kind: 'alloc'; value: Allocation }
+  | { kind: 'allocStatus'; value: AllocStatus }
+  | { kind: 'node'; value: Node }
+  | { kind: 'nodeSecret'; nodeId: NodeId; value: string }
+  | { kind: 'eval'; value: Evaluation }
+) & { expectedModRevision?: number };
+
+export type StateDelete =
+  | { kind: 'job'; namespace: string; name: string; expectedModRevision?: number }
+  | { kind: 'jobVersions'; namespace: string; name: string }
+  | { kind: 'alloc'; id: AllocId }
+  | { kind: 'allocStatus'; id: AllocId }
+  | { kind: 'node'; id: NodeId }
+  | { kind: 'eval'; id: EvalId };
+
+/** A change seen by the read model, one per key changed. */
+export type StateChange =
+  | { type: 'job'; key: string; before?: Job; after?: Job }
+  | { type: 'alloc'; key: string; before?: AllocView; after?: AllocView }
+  | { type: 'node'; key: string; before?: Node; after?: Node }
+  | { type: 'eval'; key: string; before?: Evaluation; after?: Evaluation };
+
+/**
+ * Typed access to the store: the control plane writes through this, never raw keys.
+ * Reads go to the database; hot paths read the StateCache instead.
+ */
+export interface StateStore {
+  getJob(namespace: string, name: string): Promise<Versioned<Job> | undefined>;
+  listJobVersions(namespace: string, name: string): Promise<Job[]>;
+  getNode(id: NodeId): Promise<Versioned<Node> | undefined>;
+  getNodeSecret(id: NodeId): Promise<string | undefined>;
+  getAlloc(id: AllocId): Promise<Versioned<Allocation> | undefined>;
+  getAllocStatus(id: AllocId): Promise<Versioned<AllocStatus> | undefined>;
+  getEval(id: EvalId): Promise<Versioned<Evaluation> | undefined>;
+  /** Applies every write and delete atomically; ConflictError when an expectation fails. */
+  commit(writes: StateWrite[], deletes?: StateDelete[]): Promise<number>;
+}
+
+/**
+ * The leader's in-memory read model, fed by one watch on the store (watch first, then
+ * list, so no change is missed). Readers get consistent, indexed views without touching
+ * the database; `waitFor(revision)` makes read-your-writes possible after a commit.
+ * Returned objects are shared: never mutate them.
+ */
+export interface StateCache {
+  /** Revision of the last change applied. */
+  readonly revision: number;
+  job(namespace: string, name: string): Job | undefined;
+  jobs(namespace?: string): Job[];
+  node(id: NodeId): Node | undefined;
+  nodes(): Node[];
+  alloc(id: AllocId): AllocView | undefined;
+  allocs(): AllocView[];
+  allocsByNode(nodeId: NodeId): AllocView[];
+  allocsByJob(namespace: string, name: string): AllocView[];
+  eval(id: EvalId): Evaluation | undefined;
+  evals(filter?: { namespace?: string; jobName?: string }): Evaluation[];
+  /** Resolves once the cache has applied `revision` (or rejects after `timeoutMs`, default 5 s). */
+  waitFor(revision: number, timeoutMs?: number): Promise<void>;
+  /** Called after each applied batch with what changed, in order. */
+  subscribe(listener: (changes: StateChange[], revision: number) => void): () => void;
+}
