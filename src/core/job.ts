@@ -14,7 +14,7 @@ export interface Job {
   meta: Record<string, string>;
   /** Set by `karu stop`: the job stays (with its history) but nothing of it should run. */
   stopped: boolean;
-  /** Bumped by the server each time the spec changes; 0 for the first submission. */
+  /** Set by the server: 1 for the first submission, bumped each time the spec changes (0 = not yet submitted). */
   version: number;
   submittedAt: number;
 }

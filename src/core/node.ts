@@ -21,6 +21,8 @@ export interface Node {
   /** Operator-given labels (`--label zone=a`). */
   labels: Record<string, string>;
   drivers: Record<string, DriverHealth>;
+  /** URL of the agent's own API (logs), as the server reaches it. */
+  agentUrl?: string;
   /** Range dynamic host ports are drawn from, inclusive. */
   portRange: { min: number; max: number };
   registeredAt: number;

@@ -1,0 +1,271 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { isClientTerminal, type AllocStatus } from '../core/alloc.js';
+import { KaruError, NotFoundError } from '../core/errors.js';
+import { newNodeId, type AllocId, type EvalId, type NodeId } from '../core/ids.js';
+import type { Job } from '../core/job.js';
+import type { DriverHealth, Node } from '../core/node.js';
+import type { Clock } from '../lib/clock.js';
+import type { Logger } from '../lib/logger.js';
+import type { StateCache, StateStore, StateWrite } from '../store/state.js';
+import type { ControlPlane, NodeRegistration } from './control-plane.js';
+import { newEvaluation } from './evals.js';
+import { sameIntent } from './job-spec.js';
+import type { NodeMonitor } from './node-monitor.js';
+
+export interface ClusterDeps {
+  stateStore: StateStore;
+  cache: StateCache;
+  monitor: NodeMonitor;
+  clock: Clock;
+  logger: Logger;
+  /** Presented to agents' APIs; agents learn it at registration. */
+  serverToken: string;
+}
+
+/**
+ * The control plane's front door: the rules for accepting jobs, nodes and status
+ * reports, each turned into one atomic store write. It never schedules: it writes
+ * evaluations, and the scheduler worker picks them up from the store.
+ */
+export class Cluster implements ControlPlane {
+  readonly state: StateCache;
+  /** Per node: the revision of the last change to its allocations' server-side fields. */
+  private readonly nodeIndex = new Map<NodeId, number>();
+  private readonly waiters = new Map<NodeId, Set<() => void>>();
+  private readonly baseline: number;
+  private readonly unsubscribe: () => void;
+
+  constructor(private readonly deps: ClusterDeps) {
+    this.state = deps.cache;
+    // An agent holding an index from before this server started must get an answer at once.
+    this.baseline = deps.cache.revision;
+    this.unsubscribe = deps.cache.subscribe((changes, revision) => {
+      for (const c of changes) {
+        if (c.type !== 'alloc') continue;
+        const { before, after } = c;
+        // The agent's own status reports must not wake it: only server-side changes count.
+        const changed =
+          !before || !after || before.desiredStatus !== after.desiredStatus || before.jobVersion !== after.jobVersion || before.modifiedAt !== after.modifiedAt || before.nodeId !== after.nodeId;
+        if (!changed) continue;
+        for (const nodeId of new Set([before?.nodeId, after?.nodeId])) {
+          if (!nodeId) continue;
+          this.nodeIndex.set(nodeId, revision);
+          const ws = this.waiters.get(nodeId);
+          if (ws) for (const w of ws) w();
+        }
+      }
+    });
+  }
+
+  close(): void {
+    this.unsubscribe();
+    for (const ws of this.waiters.values()) for (const w of ws) w();
+  }
+
+  // ---- jobs
+
+  async registerJob(input: Job): Promise<{ job: Job; result: 'created' | 'updated' | 'unchanged'; evalId?: EvalId }> {
+    const { stateStore, clock } = this.deps;
+    const now = clock.now();
+    const current = await stateStore.getJob(input.namespace, input.name);
+    if (current && !current.value.stopped && sameIntent(current.value, input)) {
+      return { job: current.value, result: 'unchanged' };
+    }
+    // Re-submitting a stopped job with the same spec starts it again without a new version.
+    const version = !current ? 1 : sameIntent(current.value, input) ? current.value.version : current.value.version + 1;
+    const job: Job = { ...input, version, stopped: false, submittedAt: now };
+    const evaluation = newEvaluation(job.namespace, job.name, 'job-register', now);
+    const writes: StateWrite[] = [
+      { kind: 'job', value: job, expectedModRevision: current?.modRevision ?? 0 },
+      { kind: 'eval', value: evaluation },
+    ];
+    if (!current || version !== current.value.version) writes.push({ kind: 'jobVersion', value: job });
+    await this.commit(writes);
+    this.deps.logger.info({ job: `${job.namespace}/${job.name}`, version }, current ? 'job updated' : 'job registered');
+    return { job, result: current ? 'updated' : 'created', evalId: evaluation.id };
+  }
+
+  async stopJob(namespace: string, name: string, opts: { purge: boolean }): Promise<{ evalId?: EvalId; purged: boolean }> {
+    const { stateStore, clock } = this.deps;
+    const current = await stateStore.getJob(namespace, name);
+    if (!current) throw new NotFoundError('job', `${namespace}/${name}`);
+    const now = clock.now();
+    const evaluation = newEvaluation(namespace, name, 'job-deregister', now);
+    if (opts.purge) {
+      await this.commit([{ kind: 'eval', value: evaluation }], [
+        { kind: 'job', namespace, name, expectedModRevision: current.modRevision },
+        { kind: 'jobVersions', namespace, name },
+      ]);
+      return { evalId: evaluation.id, purged: true };
+    }
+    if (current.value.stopped) return { purged: false };
+    await this.commit([
+      { kind: 'job', value: { ...current.value, stopped: true }, expectedModRevision: current.modRevision },
+      { kind: 'eval', value: evaluation },
+    ]);
+    return { evalId: evaluation.id, purged: false };
+  }
+
+  listJobVersions(namespace: string, name: string): Promise<Job[]> {
+    return this.deps.stateStore.listJobVersions(namespace, name);
+  }
+
+  // ---- nodes
+
+  async registerNode(req: NodeRegistration): Promise<{ node: Node; secret: string; heartbeatTtlMs: number; serverToken: string }> {
+    const { stateStore, clock, monitor } = this.deps;
+    const now = clock.now();
+    let id: NodeId;
+    let secret: string;
+    let existing: Node | undefined;
+    let modRevision = 0;
+    if (req.nodeId) {
+      if (!req.secret) throw new KaruError('UNAUTHORIZED', `node ${req.nodeId} must present its secret to register again`);
+      const stored = await stateStore.getNodeSecret(req.nodeId);
+      // A node the server forgot (state wiped) may keep the identity it proves by its secret.
+      if (stored !== undefined && !secretMatches(stored, req.secret)) {
+        throw new KaruError('UNAUTHORIZED', `wrong secret for node ${req.nodeId}`);
+      }
+      id = req.nodeId;
+      secret = req.secret;
+      const found = await stateStore.getNode(id);
+      existing = found?.value;
+      modRevision = found?.modRevision ?? 0;
+    } else {
+      id = newNodeId(now);
+      secret = randomBytes(32).toString('hex');
+    }
+    const node: Node = {
+      id,
+      name: req.name,
+      address: req.address,
+      agentUrl: req.agentUrl,
+      status: 'ready',
+      statusDescription: driverSummary(req.drivers),
+      eligibility: existing?.eligibility ?? 'eligible',
+      drain: existing?.drain ?? false,
+      resources: req.resources,
+      attributes: req.attributes,
+      labels: req.labels,
+      drivers: req.drivers,
+      portRange: req.portRange ?? existing?.portRange ?? { min: 20000, max: 32000 },
+      registeredAt: existing?.registeredAt ?? now,
+      statusUpdatedAt: now,
+    };
+    const writes: StateWrite[] = [{ kind: 'node', value: node, expectedModRevision: modRevision }];
+    if (!existing) writes.push({ kind: 'nodeSecret', nodeId: id, value: hashSecret(secret) });
+    await this.commit(writes);
+    const heartbeatTtlMs = monitor.beat(id);
+    this.deps.logger.info({ node: id, name: node.name, address: node.address }, existing ? 'node re-registered' : 'node registered');
+    return { node, secret, heartbeatTtlMs, serverToken: this.deps.serverToken };
+  }
+
+  async authenticateNode(nodeId: NodeId, secret: string): Promise<boolean> {
+    const stored = await this.deps.stateStore.getNodeSecret(nodeId);
+    return stored !== undefined && secretMatches(stored, secret);
+  }
+
+  async heartbeat(nodeId: NodeId, drivers?: Record<string, DriverHealth>): Promise<{ heartbeatTtlMs: number }> {
+    const node = this.deps.cache.node(nodeId);
+    if (!node) throw new NotFoundError('node', nodeId);
+    const heartbeatTtlMs = this.deps.monitor.beat(nodeId);
+    const driversChanged = drivers !== undefined && JSON.stringify(drivers) !== JSON.stringify(node.drivers);
+    if (node.status !== 'ready' || driversChanged) {
+      const next = drivers ?? node.drivers;
+      await this.commit([
+        {
+          kind: 'node',
+          value: { ...node, status: 'ready', drivers: next, statusDescription: driverSummary(next), statusUpdatedAt: this.deps.clock.now() },
+        },
+      ]);
+      if (node.status !== 'ready') this.deps.logger.info({ node: nodeId }, 'node is back');
+    }
+    return { heartbeatTtlMs };
+  }
+
+  async updateAllocStatus(nodeId: NodeId, updates: AllocStatus[]): Promise<void> {
+    const { cache, clock } = this.deps;
+    const now = clock.now();
+    const writes: StateWrite[] = [];
+    const jobsToEvaluate = new Map<string, { namespace: string; name: string }>();
+    for (const u of updates) {
+      const alloc = cache.alloc(u.id);
+      if (!alloc || alloc.nodeId !== nodeId) continue;
+      writes.push({ kind: 'allocStatus', value: { ...u, nodeId, updatedAt: now } });
+      const becameTerminal = !isClientTerminal(alloc.clientStatus) && isClientTerminal(u.clientStatus);
+      if (becameTerminal && alloc.desiredStatus === 'run') {
+        // A failure may be rescheduled; a finished service task must be replaced.
+        jobsToEvaluate.set(`${alloc.namespace}/${alloc.jobName}`, { namespace: alloc.namespace, name: alloc.jobName });
+      }
+    }
+    for (const j of jobsToEvaluate.values()) writes.push({ kind: 'eval', value: newEvaluation(j.namespace, j.name, 'alloc-failure', now) });
+    if (writes.length > 0) await this.commit(writes);
+  }
+
+  async waitForNodeAllocs(nodeId: NodeId, index: number, waitMs: number, signal?: AbortSignal): Promise<number> {
+    const current = () => this.nodeIndex.get(nodeId) ?? this.baseline;
+    if (index === 0 || current() > index) return Math.max(1, current());
+    await new Promise<void>((resolve) => {
+      let set = this.waiters.get(nodeId);
+      if (!set) this.waiters.set(nodeId, (set = new Set()));
+      const done = () => {
+        cancelTimer();
+        signal?.removeEventListener('abort', done);
+        set!.delete(done);
+        if (set!.size === 0) this.waiters.delete(nodeId);
+        resolve();
+      };
+      const cancelTimer = this.deps.clock.setTimer(waitMs, done);
+      signal?.addEventListener('abort', done, { once: true });
+      set.add(done);
+    });
+    return Math.max(1, current());
+  }
+
+  agentEndpoint(nodeId: NodeId): { url: string; token: string } | undefined {
+    const node = this.deps.cache.node(nodeId);
+    if (!node?.agentUrl) return undefined;
+    return { url: node.agentUrl, token: this.deps.serverToken };
+  }
+
+  resolveAllocId(idOrPrefix: string): AllocId | undefined {
+    const { cache } = this.deps;
+    if (cache.alloc(idOrPrefix as AllocId)) return idOrPrefix as AllocId;
+    const needle = idOrPrefix.toLowerCase().replace(/^alloc_/, '');
+    if (needle.length < 4) return undefined;
+    // The CLI shows the random part of the id (after the 10 time characters).
+    const matches = cache.allocs().filter((a) => {
+      const ulid = a.id.slice('alloc_'.length);
+      return ulid.startsWith(needle) || ulid.slice(10).startsWith(needle);
+    });
+    if (matches.length > 1) {
+      throw new KaruError('INVALID', `allocation prefix '${idOrPrefix}' is ambiguous: it matches ${matches.length} allocations; give more characters`, {
+        details: { candidates: matches.slice(0, 10).map((a) => a.id) },
+      });
+    }
+    return matches[0]?.id;
+  }
+
+  private async commit(writes: StateWrite[], deletes?: Parameters<StateStore['commit']>[1]): Promise<number> {
+    const revision = await this.deps.stateStore.commit(writes, deletes);
+    // Read-your-writes: the API answers from the cache right after.
+    await this.deps.cache.waitFor(revision);
+    return revision;
+  }
+}
+
+function hashSecret(secret: string): string {
+  return createHash('sha256').update(secret).digest('hex');
+}
+
+function secretMatches(storedHash: string, secret: string): boolean {
+  const a = Buffer.from(storedHash, 'hex');
+  const b = Buffer.from(hashSecret(secret), 'hex');
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+function driverSummary(drivers: Record<string, DriverHealth>): string {
+  const bad = Object.entries(drivers).filter(([, d]) => !d.healthy);
+  if (bad.length === 0) return 'ready';
+  return bad.map(([name, d]) => `driver ${name} unhealthy: ${d.detail}`).join('; ');
+}

@@ -1,0 +1,197 @@
+import { test, describe, beforeEach, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import type { AllocStatus, AllocView } from '../core/alloc.js';
+import type { Job } from '../core/job.js';
+import { FakeClock } from '../lib/clock.js';
+import { silentLogger } from '../lib/logger.js';
+import { openSqliteStore } from '../store/sqlite/sqlite-store.js';
+import { createStateStore, openStateCache } from '../store/index.js';
+import type { Store } from '../store/store.js';
+import type { StateCache } from '../store/state.js';
+import { Controllers } from './control-loop.js';
+import { aRegistration } from './testing.js';
+
+function aJob(overrides: Partial<Job> = {}, count = 2, memoryMb = 256): Job {
+  return {
+    namespace: 'default',
+    name: 'web',
+    type: 'service',
+    priority: 50,
+    constraints: [],
+    placement: 'binpack',
+    meta: {},
+    stopped: false,
+    version: 0,
+    submittedAt: 0,
+    groups: [
+      {
+        name: 'app',
+        count,
+        constraints: [],
+        restart: { attempts: 2, intervalMs: 60_000, delayMs: 1_000, mode: 'fail' },
+        reschedule: { attempts: 3, intervalMs: 3_600_000 },
+        tasks: [{ name: 'server', image: 'karu/hello:1', args: [], env: {}, resources: { cpuMhz: 100, memoryMb }, ports: [{ label: 'http', to: 8080 }], killTimeoutMs: 5_000 }],
+      },
+    ],
+    ...overrides,
+  };
+}
+
+/** Reports every allocation the server wants running on `nodeId` as running, like a healthy agent. */
+function running(a: AllocView): AllocStatus {
+  return { id: a.id, nodeId: a.nodeId, clientStatus: 'running', clientDescription: '', taskStates: { server: { state: 'running', failed: false, restarts: 0, events: [] } }, updatedAt: 0 };
+}
+
+describe('controllers against a real store', () => {
+  let clock: FakeClock;
+  let store: Store;
+  let cache: StateCache & { close(): void };
+  let ctl: Controllers;
+
+  beforeEach(async () => {
+    clock = new FakeClock();
+    store = openSqliteStore({ path: ':memory:', clock });
+    cache = await openStateCache(store);
+    ctl = new Controllers({ stateStore: createStateStore(store), cache, clock, logger: silentLogger(), serverToken: 't' }, { nodeMonitor: { minTtlMs: 10_000, graceMs: 0 } });
+    ctl.start();
+  });
+
+  afterEach(async () => {
+    await ctl.stop();
+    cache.close();
+    await store.close();
+  });
+
+  /** Lets the queue, the watch and the debounce timers run until nothing moves. */
+  async function settle(): Promise<void> {
+    for (let i = 0; i < 20; i++) {
+      await new Promise((r) => setImmediate(r));
+      clock.advance(150);
+      await ctl.queue.idle();
+    }
+  }
+
+  const live = (job = 'web') => cache.allocsByJob('default', job).filter((a) => a.desiredStatus === 'run');
+
+  test('a registered job is placed on the registered node, version 1, and re-registering it is a no-op', async () => {
+    const { node } = await ctl.cluster.registerNode(aRegistration());
+    const r = await ctl.cluster.registerJob(aJob());
+    assert.equal(r.result, 'created');
+    assert.equal(r.job.version, 1);
+    await settle();
+    const allocs = live();
+    assert.equal(allocs.length, 2);
+    assert.ok(allocs.every((a) => a.nodeId === node.id && a.jobVersion === 1));
+    assert.equal(cache.eval(r.evalId!)?.status, 'complete');
+    const again = await ctl.cluster.registerJob(aJob());
+    assert.equal(again.result, 'unchanged');
+    assert.equal(again.evalId, undefined);
+  });
+
+  test('a job that cannot fit is blocked with reasons, and placed when a node joins', async () => {
+    await ctl.cluster.registerNode(aRegistration({ resources: { cpuMhz: 4000, memoryMb: 300 } }));
+    const r = await ctl.cluster.registerJob(aJob({}, 1, 512));
+    await settle();
+    const e = cache.eval(r.evalId!)!;
+    assert.equal(e.status, 'blocked');
+    const failure = e.failedPlacements.app!;
+    assert.equal(failure.unplaced, 1);
+    assert.match(failure.explanations.join('\n'), /memory/);
+    assert.equal(live().length, 0);
+
+    await ctl.cluster.registerNode(aRegistration({ name: 'big' }));
+    await settle();
+    assert.equal(live().length, 1);
+    assert.equal(live()[0]!.nodeName, 'big');
+  });
+
+  test('a node that stops heartbeating goes down and its allocations are replaced elsewhere', async () => {
+    const a = await ctl.cluster.registerNode(aRegistration({ name: 'a' }));
+    await ctl.cluster.registerJob(aJob({ placement: 'binpack' }, 2));
+    await settle();
+    const onA = live();
+    assert.equal(onA.length, 2);
+    assert.ok(onA.every((x) => x.nodeId === a.node.id));
+    await ctl.cluster.updateAllocStatus(a.node.id, onA.map(running));
+
+    const b = await ctl.cluster.registerNode(aRegistration({ name: 'b' }));
+    // b keeps heartbeating, a does not.
+    for (let t = 0; t < 12; t++) {
+      clock.advance(1_000);
+      await ctl.cluster.heartbeat(b.node.id);
+      await ctl.monitor.tick();
+    }
+    await settle();
+    assert.equal(cache.node(a.node.id)?.status, 'down');
+    const now = live();
+    assert.equal(now.length, 2);
+    assert.ok(now.every((x) => x.nodeId === b.node.id));
+    for (const old of onA) {
+      const v = cache.alloc(old.id)!;
+      assert.equal(v.desiredStatus, 'stop');
+      assert.equal(v.clientStatus, 'lost');
+    }
+    // Replacements remember what they replace.
+    assert.deepEqual(new Set(now.map((x) => x.previousAllocId)), new Set(onA.map((x) => x.id)));
+  });
+
+  test('stopping a job stops its allocations; purge removes it', async () => {
+    const n = await ctl.cluster.registerNode(aRegistration());
+    await ctl.cluster.registerJob(aJob());
+    await settle();
+    const stop = await ctl.cluster.stopJob('default', 'web', { purge: false });
+    assert.ok(stop.evalId);
+    await settle();
+    assert.equal(live().length, 0);
+    assert.equal(cache.job('default', 'web')?.stopped, true);
+    await ctl.cluster.updateAllocStatus(
+      n.node.id,
+      cache.allocsByJob('default', 'web').map((a) => ({ ...running(a), clientStatus: 'complete' as const })),
+    );
+    await ctl.cluster.stopJob('default', 'web', { purge: true });
+    await settle();
+    assert.equal(cache.job('default', 'web'), undefined);
+    await ctl.gc.collect();
+    await settle();
+    assert.equal(cache.allocsByJob('default', 'web').length, 0);
+    await assert.rejects(ctl.cluster.stopJob('default', 'web', { purge: false }), { code: 'NOT_FOUND' });
+  });
+
+  test('a failed allocation is replaced, and the blocking query wakes the node', async () => {
+    const n = await ctl.cluster.registerNode(aRegistration());
+    const idx0 = await ctl.cluster.waitForNodeAllocs(n.node.id, 0, 1_000);
+    await ctl.cluster.registerJob(aJob({}, 1));
+    await settle();
+    const idx1 = await ctl.cluster.waitForNodeAllocs(n.node.id, idx0, 1_000);
+    assert.ok(idx1 > idx0, 'placement wakes the node');
+    const [first] = live();
+    await ctl.cluster.updateAllocStatus(n.node.id, [running(first!)]);
+    // The agent's own report does not wake it.
+    const waiting = ctl.cluster.waitForNodeAllocs(n.node.id, idx1, 5_000);
+    await settle();
+    await ctl.cluster.updateAllocStatus(n.node.id, [{ ...running(first!), clientStatus: 'failed' }]);
+    await settle();
+    const idx2 = await waiting;
+    assert.ok(idx2 > idx1);
+    const now = live();
+    assert.equal(now.length, 1);
+    assert.notEqual(now[0]!.id, first!.id);
+    assert.equal(now[0]!.previousAllocId, first!.id);
+  });
+
+  test('status reports for allocations of another node are ignored; wrong secrets are refused', async () => {
+    const a = await ctl.cluster.registerNode(aRegistration({ name: 'a' }));
+    const b = await ctl.cluster.registerNode(aRegistration({ name: 'b', resources: { cpuMhz: 10, memoryMb: 10 } }));
+    await ctl.cluster.registerJob(aJob({}, 1));
+    await settle();
+    const [x] = live();
+    assert.equal(x!.nodeId, a.node.id);
+    await ctl.cluster.updateAllocStatus(b.node.id, [running(x!)]);
+    assert.equal(cache.alloc(x!.id)!.clientStatus, 'pending');
+    assert.equal(await ctl.cluster.authenticateNode(a.node.id, a.secret), true);
+    assert.equal(await ctl.cluster.authenticateNode(a.node.id, b.secret), false);
+    await assert.rejects(ctl.cluster.registerNode(aRegistration({ nodeId: a.node.id, secret: 'nope' })), { code: 'UNAUTHORIZED' });
+    const again = await ctl.cluster.registerNode(aRegistration({ nodeId: a.node.id, secret: a.secret, name: 'a2' }));
+    assert.equal(again.node.id, a.node.id);
+  });
+});

@@ -1,0 +1,72 @@
+import type { Evaluation } from '../core/evaluation.js';
+import { newAllocId, splitJobKey, type JobKey } from '../core/ids.js';
+import type { Clock } from '../lib/clock.js';
+import { seededRng } from '../lib/rng.js';
+import type { Logger } from '../lib/logger.js';
+import { schedule, describeFailure } from '../scheduler/index.js';
+import type { StateCache } from '../store/state.js';
+import type { PlanApplier } from './plan-applier.js';
+import type { ReconcileResult } from './work-queue.js';
+
+/**
+ * Turns pending evaluations into plans, one job at a time (the work queue is keyed by
+ * job, so evaluations of one job coalesce and never race each other). The scheduler is
+ * level-based: it reads the job and its allocations as they are now, so however many
+ * evaluations piled up, one scheduling pass answers them all.
+ */
+export class SchedulerWorker {
+  constructor(private readonly deps: { cache: StateCache; applier: PlanApplier; clock: Clock; logger: Logger }) {}
+
+  async reconcile(key: JobKey): Promise<ReconcileResult | void> {
+    const { cache, clock, applier, logger } = this.deps;
+    const { namespace, name } = splitJobKey(key);
+    const evals = cache.evals({ namespace, jobName: name });
+    const pending = evals.filter((e) => e.status === 'pending').sort(byCreated);
+    if (pending.length === 0) return;
+    const primary = pending[pending.length - 1]!;
+    const now = clock.now();
+    const plan = schedule(cache, primary, {
+      // Seeded from the evaluation, so a surprising placement can be replayed.
+      rng: seededRng(primary.id),
+      now,
+      newAllocId: () => newAllocId(now),
+    });
+    const failed = Object.keys(plan.failures);
+    const previouslyBlocked = evals.filter((e) => e.status === 'blocked');
+
+    const result = await applier.apply(plan, (ok) => {
+      if (!ok) return [];
+      const updates: Evaluation[] = [];
+      for (const e of pending) {
+        if (e === primary) continue;
+        updates.push({ ...e, status: 'complete', statusDescription: `coalesced into ${primary.id}`, modifiedAt: now });
+      }
+      for (const e of previouslyBlocked) {
+        updates.push({ ...e, status: 'cancelled', statusDescription: `superseded by ${primary.id}`, modifiedAt: now });
+      }
+      updates.push(
+        failed.length > 0
+          ? {
+              ...primary,
+              status: 'blocked',
+              statusDescription: failed.map((g) => `group ${g}: ${describeFailure(plan.failures[g]!)}`).join('; '),
+              failedPlacements: plan.failures,
+              modifiedAt: now,
+            }
+          : { ...primary, status: 'complete', statusDescription: summarize(plan.place.length, plan.stop.length), failedPlacements: {}, modifiedAt: now },
+      );
+      return updates;
+    });
+
+    logger.debug({ evalId: primary.id, job: key, placed: result.placed.length, stopped: plan.stop.length, blocked: failed }, 'evaluation processed');
+    // Some placements lost a race with a newer state: schedule again from that state.
+    if (result.rejected.length > 0) return { requeueAfterMs: 0 };
+  }
+}
+
+const byCreated = (a: Evaluation, b: Evaluation) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1);
+
+function summarize(placed: number, stopped: number): string {
+  if (placed === 0 && stopped === 0) return 'nothing to change';
+  return [placed && `placed ${placed}`, stopped && `stopped ${stopped}`].filter(Boolean).join(', ');
+}

@@ -1,0 +1,415 @@
+import Database from 'better-sqlite3';
+import { ConflictError, KaruError, NotFoundError, UnavailableError } from '../../core/errors.js';
+import { systemClock, type Clock } from '../../lib/clock.js';
+import type { Disposable } from '../../lib/disposable.js';
+import {
+  CompactedError,
+  type Compare,
+  type KeyValue,
+  type LeaseId,
+  type ListResult,
+  type PutOptions,
+  type Store,
+  type TxnOp,
+  type TxnRequest,
+  type TxnResult,
+  type WatchEvent,
+} from '../store.js';
+import { prefixEnd } from './key-range.js';
+import { SCHEMA } from './schema.js';
+import { WatchHub } from './watch-hub.js';
+
+export interface SqliteStoreOptions {
+  /** Database file, or ':memory:' (tests). Created when missing. */
+  path: string;
+  /** Decides lease expiry. Default: the system clock. */
+  clock?: Clock;
+  /**
+   * 'full' (default) fsyncs the WAL on every commit, so an acknowledged write survives a
+   * power cut (ARCHITECTURE invariant 7). 'normal' survives a process crash only; for
+   * benchmarks and throwaway dev clusters.
+   */
+  synchronous?: 'full' | 'normal';
+}
+
+/** Opens (creating if needed) a SQLite-backed Store. */
+export function openSqliteStore(opts: SqliteStoreOptions): SqliteStore {
+  return new SqliteStore(opts);
+}
+
+interface KvRow {
+  key: string;
+  value: string;
+  create_revision: number;
+  mod_revision: number;
+  version: number;
+  lease: string | null;
+}
+
+interface ChangeRow {
+  revision: number;
+  key: string;
+  type: 'put' | 'delete';
+  value: string | null;
+  prev_value: string | null;
+}
+
+/** Collects the changes of one write transaction; they all share `revision`. */
+interface Batch {
+  revision: number;
+  events: WatchEvent[];
+}
+
+/** Every statement the store runs, prepared once. */
+function prepareStatements(db: Database.Database) {
+  const cols = 'key, value, create_revision, mod_revision, version, lease';
+  return {
+    getMeta: db.prepare<[string], { value: number }>('SELECT value FROM meta WHERE name = ?'),
+    setMeta: db.prepare<[number, string]>('UPDATE meta SET value = ? WHERE name = ?'),
+    get: db.prepare<[string], KvRow>(`SELECT ${cols} FROM kv WHERE key = ?`),
+    listRange: db.prepare<{ start: string; end: string; after: string; limit: number }, KvRow>(
+      `SELECT ${cols} FROM kv WHERE key >= @start AND key < @end AND key > @after ORDER BY key LIMIT @limit`,
+    ),
+    listFrom: db.prepare<{ start: string; after: string; limit: number }, KvRow>(
+      `SELECT ${cols} FROM kv WHERE key >= @start AND key > @after ORDER BY key LIMIT @limit`,
+    ),
+    upsert: db.prepare<[string, string, number, number, number, string | null]>(
+      `INSERT OR REPLACE INTO kv (${cols}) VALUES (?, ?, ?, ?, ?, ?)`,
+    ),
+    delete: db.prepare<[string]>('DELETE FROM kv WHERE key = ?'),
+    byLease: db.prepare<[string], KvRow>(`SELECT ${cols} FROM kv WHERE lease = ? ORDER BY key`),
+    logChange: db.prepare<[number, number, string, string, string | null, string | null]>(
+      'INSERT INTO changes (revision, seq, key, type, value, prev_value) VALUES (?, ?, ?, ?, ?, ?)',
+    ),
+    changesRange: db.prepare<{ from: number; start: string; end: string }, ChangeRow>(
+      'SELECT revision, key, type, value, prev_value FROM changes WHERE revision > @from AND key >= @start AND key < @end ORDER BY revision, seq',
+    ),
+    changesFrom: db.prepare<{ from: number; start: string }, ChangeRow>(
+      'SELECT revision, key, type, value, prev_value FROM changes WHERE revision > @from AND key >= @start ORDER BY revision, seq',
+    ),
+    compact: db.prepare<[number]>('DELETE FROM changes WHERE revision < ?'),
+    grantLease: db.prepare<[string, number, number]>('INSERT INTO leases (id, ttl_ms, expires_at) VALUES (?, ?, ?)'),
+    leaseExists: db.prepare<[string], { id: string }>('SELECT id FROM leases WHERE id = ?'),
+    keepAlive: db.prepare<[number, string]>('UPDATE leases SET expires_at = ? + ttl_ms WHERE id = ?'),
+    dropLease: db.prepare<[string]>('DELETE FROM leases WHERE id = ?'),
+    renewAllLeases: db.prepare<[number]>('UPDATE leases SET expires_at = MAX(expires_at, ? + ttl_ms)'),
+    nextExpiry: db.prepare<[], { at: number | null }>('SELECT MIN(expires_at) AS at FROM leases'),
+    dueLeases: db.prepare<[number], { id: string }>('SELECT id FROM leases WHERE expires_at <= ? ORDER BY expires_at, id'),
+  };
+}
+
+type Statements = ReturnType<typeof prepareStatements>;
+
+/** Longest delay a Node timer accepts; later expiries are re-armed when it fires. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * The Store on one SQLite file (better-sqlite3, WAL). The embedded default: one server,
+ * no quorum; etcd is the HA alternative behind the same interface and suite.
+ *
+ * Every write is one SQLite transaction that bumps the revision by one when it changed
+ * anything. better-sqlite3 is synchronous, so a write — commit and hand-off to watchers —
+ * happens within one tick: that is what makes watch replay gap-free (see WatchHub).
+ */
+export class SqliteStore implements Store {
+  private readonly db: Database.Database;
+  private readonly clock: Clock;
+  private readonly hub = new WatchHub();
+  private rev: number;
+  private compacted: number;
+  private closed = false;
+  private timerAt: number | undefined;
+  private cancelTimer: (() => void) | undefined;
+  private readonly s: Statements;
+
+  constructor(opts: SqliteStoreOptions) {
+    this.clock = opts.clock ?? systemClock;
+    this.db = new Database(opts.path);
+    try {
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma(`synchronous = ${opts.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
+      this.db.pragma('busy_timeout = 5000');
+      this.db.exec(SCHEMA);
+    } catch (err) {
+      this.db.close();
+      throw new UnavailableError(`cannot open store at ${opts.path}: ${(err as Error).message}`, err);
+    }
+    this.s = prepareStatements(this.db);
+    this.rev = this.meta('revision');
+    this.compacted = this.meta('compacted');
+    // Like etcd after a leader change: the server was away, so holders could not keep
+    // their leases alive. Give every lease a full TTL from now instead of expiring them all.
+    this.s.renewAllLeases.run(this.clock.now());
+    this.armExpiryTimer();
+  }
+
+  async get(key: string): Promise<KeyValue | undefined> {
+    this.ensureOpen();
+    const row = this.s.get.get(key);
+    return row && toKeyValue(row);
+  }
+
+  async list(prefix: string, opts: { limit?: number; startAfter?: string } = {}): Promise<ListResult> {
+    this.ensureOpen();
+    const end = prefixEnd(prefix);
+    const after = opts.startAfter ?? '';
+    const limit = opts.limit ?? -1;
+    const rows = end === undefined ? this.s.listFrom.all({ start: prefix, after, limit }) : this.s.listRange.all({ start: prefix, end, after, limit });
+    return { items: rows.map(toKeyValue), revision: this.rev };
+  }
+
+  async put(key: string, value: string, opts: PutOptions = {}): Promise<number> {
+    checkKey(key);
+    return this.write((b) => {
+      if (opts.expectedModRevision !== undefined) this.expectModRevision(key, opts.expectedModRevision);
+      this.putOp(b, key, value, opts.lease);
+    });
+  }
+
+  async delete(key: string, opts: { expectedModRevision?: number } = {}): Promise<boolean> {
+    checkKey(key);
+    let existed = false;
+    this.write((b) => {
+      if (opts.expectedModRevision !== undefined) this.expectModRevision(key, opts.expectedModRevision);
+      existed = this.deleteOp(b, key);
+    });
+    return existed;
+  }
+
+  async txn(req: TxnRequest): Promise<TxnResult> {
+    for (const op of [...req.success, ...(req.failure ?? [])]) if (op.type !== 'deletePrefix') checkKey(op.key);
+    let succeeded = false;
+    const revision = this.write((b) => {
+      succeeded = req.compares.every((c) => this.holds(c));
+      for (const op of succeeded ? req.success : (req.failure ?? [])) this.applyOp(b, op);
+    });
+    return { succeeded, revision };
+  }
+
+  async revision(): Promise<number> {
+    this.ensureOpen();
+    return this.rev;
+  }
+
+  watch(prefix: string, fromRevision: number, onEvents: (events: WatchEvent[]) => void, onError?: (err: Error) => void): Disposable {
+    this.ensureOpen();
+    // compact(C) keeps revisions >= C, so a watch needs fromRevision + 1 >= C.
+    if (fromRevision + 1 < this.compacted) return this.hub.failed(new CompactedError(this.compacted), onError);
+    const end = prefixEnd(prefix);
+    const rows = end === undefined ? this.s.changesFrom.all({ from: fromRevision, start: prefix }) : this.s.changesRange.all({ from: fromRevision, start: prefix, end });
+    const replay: WatchEvent[][] = [];
+    let batch: WatchEvent[] | undefined;
+    for (const row of rows) {
+      if (batch === undefined || batch[0]!.revision !== row.revision) replay.push((batch = []));
+      batch.push(toEvent(row));
+    }
+    return this.hub.add(prefix, replay, onEvents, onError);
+  }
+
+  async grantLease(ttlMs: number): Promise<LeaseId> {
+    if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw new KaruError('INVALID', `lease TTL must be a positive number of milliseconds, got ${ttlMs}`, { retryable: false });
+    this.ensureOpen();
+    const id = this.db.transaction(() => {
+      const seq = this.meta('lease_seq') + 1;
+      this.s.setMeta.run(seq, 'lease_seq');
+      const leaseId = `lease_${seq.toString(16)}`;
+      this.s.grantLease.run(leaseId, Math.ceil(ttlMs), this.clock.now() + Math.ceil(ttlMs));
+      return leaseId;
+    })();
+    this.armExpiryTimer();
+    return id;
+  }
+
+  async keepAlive(lease: LeaseId): Promise<void> {
+    this.ensureOpen();
+    if (this.s.keepAlive.run(this.clock.now(), lease).changes === 0) throw new NotFoundError('lease', lease);
+    this.armExpiryTimer();
+  }
+
+  /** Deletes the lease's keys (one revision); revoking an unknown or expired lease is a no-op. */
+  async revokeLease(lease: LeaseId): Promise<void> {
+    this.ensureOpen();
+    this.revoke(lease);
+    this.armExpiryTimer();
+  }
+
+  async compact(revision: number): Promise<void> {
+    this.ensureOpen();
+    if (revision > this.rev) throw new KaruError('INVALID', `cannot compact to revision ${revision}: the store is at ${this.rev}`, { retryable: false });
+    if (revision <= this.compacted) return;
+    this.db.transaction(() => {
+      this.s.compact.run(revision);
+      this.s.setMeta.run(revision, 'compacted');
+    })();
+    this.compacted = revision;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
+    this.hub.closeAll();
+    this.db.close();
+  }
+
+  // ---- writes ----
+
+  /**
+   * Runs `fn` in one SQLite transaction. If it changed anything, the revision goes up by
+   * exactly one and, after the commit, the changes go to the watchers as one batch.
+   * Returns the store revision after the write.
+   */
+  private write(fn: (b: Batch) => void): number {
+    this.ensureOpen();
+    const b: Batch = { revision: this.rev + 1, events: [] };
+    this.db.transaction(() => {
+      fn(b);
+      if (b.events.length > 0) this.s.setMeta.run(b.revision, 'revision');
+    })();
+    if (b.events.length === 0) return this.rev;
+    this.rev = b.revision;
+    this.hub.publish(b.events);
+    return this.rev;
+  }
+
+  private applyOp(b: Batch, op: TxnOp): void {
+    switch (op.type) {
+      case 'put':
+        this.putOp(b, op.key, op.value, op.lease);
+        return;
+      case 'delete':
+        this.deleteOp(b, op.key);
+        return;
+      case 'deletePrefix':
+        this.deletePrefixOp(b, op.prefix);
+        return;
+    }
+  }
+
+  private putOp(b: Batch, key: string, value: string, lease: LeaseId | undefined): void {
+    if (lease !== undefined && !this.s.leaseExists.get(lease)) throw new NotFoundError('lease', lease);
+    const old = this.s.get.get(key);
+    this.s.upsert.run(key, value, old ? old.create_revision : b.revision, b.revision, old ? old.version + 1 : 1, lease ?? null);
+    this.record(b, { type: 'put', key, value, revision: b.revision, ...(old && { prevValue: old.value }) });
+  }
+
+  private deleteOp(b: Batch, key: string): boolean {
+    const old = this.s.get.get(key);
+    if (!old) return false;
+    this.removeRow(b, old);
+    return true;
+  }
+
+  private deletePrefixOp(b: Batch, prefix: string): void {
+    const end = prefixEnd(prefix);
+    const rows = end === undefined ? this.s.listFrom.all({ start: prefix, after: '', limit: -1 }) : this.s.listRange.all({ start: prefix, end, after: '', limit: -1 });
+    for (const row of rows) this.removeRow(b, row);
+  }
+
+  private removeRow(b: Batch, row: KvRow): void {
+    this.s.delete.run(row.key);
+    this.record(b, { type: 'delete', key: row.key, revision: b.revision, prevValue: row.value });
+  }
+
+  private record(b: Batch, e: WatchEvent): void {
+    this.s.logChange.run(b.revision, b.events.length, e.key, e.type, e.value ?? null, e.prevValue ?? null);
+    b.events.push(e);
+  }
+
+  private expectModRevision(key: string, expected: number): void {
+    const actual = this.s.get.get(key)?.mod_revision ?? 0;
+    if (actual === expected) return;
+    const what = expected === 0 ? 'must not exist' : `expected modRevision ${expected}`;
+    throw new ConflictError(`${key} was changed by another writer (${what}, found ${actual === 0 ? 'none' : `modRevision ${actual}`}); re-read and retry`, {
+      key,
+      expectedModRevision: expected,
+      modRevision: actual,
+    });
+  }
+
+  /** etcd's compare rules: a missing key has modRevision 0, and never matches a value compare. */
+  private holds(c: Compare): boolean {
+    const row = this.s.get.get(c.key);
+    switch (c.target) {
+      case 'exists':
+        return (row !== undefined) === c.value;
+      case 'value':
+        if (!row) return false;
+        return c.op === '=' ? row.value === c.value : row.value !== c.value;
+      case 'modRevision': {
+        const m = row?.mod_revision ?? 0;
+        switch (c.op) {
+          case '=':
+            return m === c.value;
+          case '!=':
+            return m !== c.value;
+          case '<':
+            return m < c.value;
+          case '>':
+            return m > c.value;
+        }
+      }
+    }
+  }
+
+  // ---- leases ----
+
+  private revoke(lease: LeaseId): void {
+    this.write((b) => {
+      for (const row of this.s.byLease.all(lease)) this.removeRow(b, row);
+      this.s.dropLease.run(lease);
+    });
+  }
+
+  /** One timer, set for the earliest expiry; re-armed whenever leases change. */
+  private armExpiryTimer(): void {
+    if (this.closed) return;
+    const at = this.s.nextExpiry.get()?.at ?? undefined;
+    if (at === this.timerAt && this.cancelTimer) return;
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
+    this.timerAt = at;
+    if (at === undefined) return;
+    const delay = Math.min(MAX_TIMER_MS, Math.max(0, at - this.clock.now()));
+    this.cancelTimer = this.clock.setTimer(delay, () => {
+      this.cancelTimer = undefined;
+      this.timerAt = undefined;
+      this.expireDue();
+    });
+  }
+
+  /** Each expired lease is revoked in its own transaction (one revision per lease with keys). */
+  private expireDue(): void {
+    if (this.closed) return;
+    for (const { id } of this.s.dueLeases.all(this.clock.now())) this.revoke(id);
+    this.armExpiryTimer();
+  }
+
+  // ---- helpers ----
+
+  private meta(name: string): number {
+    return this.s.getMeta.get(name)?.value ?? 0;
+  }
+
+  private ensureOpen(): void {
+    if (this.closed) throw new UnavailableError('the store is closed');
+  }
+}
+
+function checkKey(key: string): void {
+  if (typeof key !== 'string' || key === '') throw new KaruError('INVALID', 'store keys must be non-empty strings', { retryable: false });
+}
+
+function toKeyValue(row: KvRow): KeyValue {
+  const kv: KeyValue = { key: row.key, value: row.value, createRevision: row.create_revision, modRevision: row.mod_revision, version: row.version };
+  if (row.lease !== null) kv.lease = row.lease;
+  return kv;
+}
+
+function toEvent(row: ChangeRow): WatchEvent {
+  const e: WatchEvent = { type: row.type, key: row.key, revision: row.revision };
+  if (row.value !== null) e.value = row.value;
+  if (row.prev_value !== null) e.prevValue = row.prev_value;
+  return e;
+}
