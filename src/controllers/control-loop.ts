@@ -39,7 +39,7 @@ export class Controllers {
     this.monitor = new NodeMonitor(base, opts.nodeMonitor);
     this.cluster = new Cluster({ ...base, monitor: this.monitor, serverToken: deps.serverToken });
     const applier = new PlanApplier(base);
-    const worker = new SchedulerWorker({ cache: deps.cache, applier, clock: deps.clock, logger: deps.logger });
+    const worker = new SchedulerWorker({ cache: deps.cache, stateStore: deps.stateStore, applier, clock: deps.clock, logger: deps.logger });
     this.queue = new WorkQueue('scheduler', (key) => worker.reconcile(key as JobKey), {
       clock: deps.clock,
       rng: seededRng('scheduler-queue'),

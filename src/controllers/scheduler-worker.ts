@@ -4,7 +4,8 @@ import type { Clock } from '../lib/clock.js';
 import { seededRng } from '../lib/rng.js';
 import type { Logger } from '../lib/logger.js';
 import { schedule, describeFailure } from '../scheduler/index.js';
-import type { StateCache } from '../store/state.js';
+import type { StateCache, StateStore } from '../store/state.js';
+import type { SchedulerState } from '../scheduler/types.js';
 import type { PlanApplier } from './plan-applier.js';
 import type { ReconcileResult } from './work-queue.js';
 
@@ -15,7 +16,27 @@ import type { ReconcileResult } from './work-queue.js';
  * evaluations piled up, one scheduling pass answers them all.
  */
 export class SchedulerWorker {
-  constructor(private readonly deps: { cache: StateCache; applier: PlanApplier; clock: Clock; logger: Logger }) {}
+  constructor(private readonly deps: { cache: StateCache; stateStore: StateStore; applier: PlanApplier; clock: Clock; logger: Logger }) {}
+
+  /**
+   * The read model plus the job's older versions, loaded only when some allocation runs
+   * one: the scheduler needs the old spec to tell an in-place update from a restart.
+   */
+  private async withJobVersions(namespace: string, name: string): Promise<SchedulerState> {
+    const { cache, stateStore } = this.deps;
+    const current = cache.job(namespace, name);
+    const needsHistory = current && cache.allocsByJob(namespace, name).some((a) => a.jobVersion !== current.version);
+    if (!needsHistory) return cache;
+    const versions = new Map((await stateStore.listJobVersions(namespace, name)).map((j) => [j.version, j]));
+    return {
+      job: (ns, n) => cache.job(ns, n),
+      nodes: () => cache.nodes(),
+      node: (id) => cache.node(id),
+      allocsByNode: (id) => cache.allocsByNode(id),
+      allocsByJob: (ns, n) => cache.allocsByJob(ns, n),
+      jobVersion: (ns, n, v) => (ns === namespace && n === name ? versions.get(v) : undefined),
+    };
+  }
 
   async reconcile(key: JobKey): Promise<ReconcileResult | void> {
     const { cache, clock, applier, logger } = this.deps;
@@ -25,7 +46,8 @@ export class SchedulerWorker {
     if (pending.length === 0) return;
     const primary = pending[pending.length - 1]!;
     const now = clock.now();
-    const plan = schedule(cache, primary, {
+    const state = await this.withJobVersions(namespace, name);
+    const plan = schedule(state, primary, {
       // Seeded from the evaluation, so a surprising placement can be replayed.
       rng: seededRng(primary.id),
       now,

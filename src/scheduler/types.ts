@@ -15,6 +15,11 @@ export interface SchedulerState {
   node(id: NodeId): Node | undefined;
   allocsByNode(nodeId: NodeId): readonly AllocView[];
   allocsByJob(namespace: string, name: string): readonly AllocView[];
+  /**
+   * A past version of a job, to tell an in-place update from one that needs new
+   * containers. Optional: without it every version change replaces the allocations.
+   */
+  jobVersion?(namespace: string, name: string, version: number): Job | undefined;
 }
 
 export interface ScheduleContext {

@@ -1,0 +1,13 @@
+import type { Job } from '../core/job.js';
+import type { Logger } from '../lib/logger.js';
+import type { ControlPlane } from '../controllers/control-plane.js';
+
+/** What every route module gets: the control plane and the few things it cannot reach itself. */
+export interface ApiDeps {
+  controlPlane: ControlPlane;
+  logger: Logger;
+  /** Reaches agents' own APIs (log streaming). */
+  fetchAgent: typeof fetch;
+  /** Turns a job object as submitted into a trusted Job; throws ValidationError with issues. */
+  validateJob: (obj: unknown) => Job;
+}

@@ -1,0 +1,101 @@
+import { Hono } from 'hono';
+import { isClientTerminal, type AllocView } from '../../core/alloc.js';
+import type { NodeId } from '../../core/ids.js';
+import type { Group, Job, JobType } from '../../core/job.js';
+import type { ControlPlane } from '../../controllers/control-plane.js';
+import type { HeartbeatResponse, NodeAllocation, NodeAllocationsResponse, RegisterNodeResponse } from '../../client/types.js';
+import type { Logger } from '../../lib/logger.js';
+import type { ApiDeps } from '../deps.js';
+import { invalid, unauthorized } from '../errors.js';
+import { NODE_SECRET_HEADER, requireNodeSecret } from '../node-auth.js';
+import { heartbeatBody, nodeAllocsQuery, parseJsonBody, parseQuery, registerNodeBody, updateAllocStatusBody } from '../schemas.js';
+
+/** Longest a blocking query may hold a connection, whatever the agent asks for. */
+export const MAX_BLOCKING_WAIT_MS = 60_000;
+
+/**
+ * The agent's side of the API: register, heartbeat, the blocking query for its
+ * allocations, and status reports. Everything but a first registration needs the node secret.
+ */
+export function agentRoutes({ controlPlane: cp, logger }: ApiDeps) {
+  const auth = requireNodeSecret(cp);
+  return new Hono()
+    .post('/nodes/register', async (c) => {
+      const body = await parseJsonBody(c, registerNodeBody);
+      const { secret: bodySecret, ...registration } = body;
+      if (registration.nodeId) {
+        // Re-registering an identity needs its secret, or anyone could take over a node.
+        // The control plane checks it (and decides about nodes it has forgotten).
+        const secret = bodySecret ?? c.req.header(NODE_SECRET_HEADER);
+        if (!secret) throw unauthorized(`cannot register again as node '${registration.nodeId}' without its secret (body field 'secret' or header ${NODE_SECRET_HEADER}); drop the saved identity to join as a new node`);
+        const res = await cp.registerNode({ ...registration, secret });
+        return c.json(registered(res), 200);
+      }
+      const res = await cp.registerNode(registration);
+      return c.json(registered(res), 201);
+    })
+    .post('/nodes/:id/heartbeat', auth, async (c) => {
+      const body = await parseJsonBody(c, heartbeatBody, { emptyOk: true });
+      const res: HeartbeatResponse = await cp.heartbeat(c.req.param('id') as NodeId, body.drivers);
+      return c.json(res);
+    })
+    .get('/nodes/:id/allocations', auth, async (c) => {
+      const nodeId = c.req.param('id') as NodeId;
+      const { index, waitMs } = parseQuery(nodeAllocsQuery, c.req.query());
+      const signal = c.req.raw.signal;
+      let next: number;
+      try {
+        next = await cp.waitForNodeAllocs(nodeId, index, Math.min(waitMs, MAX_BLOCKING_WAIT_MS), signal);
+      } catch (e) {
+        // The agent hung up mid-wait: nobody is left to answer.
+        if (signal.aborted) return c.body(null, 204);
+        throw e;
+      }
+      const res: NodeAllocationsResponse = { index: next, allocations: await nodeAllocations(cp, nodeId, logger) };
+      return c.json(res);
+    })
+    .put('/nodes/:id/allocations/status', auth, async (c) => {
+      const nodeId = c.req.param('id') as NodeId;
+      const { updates } = await parseJsonBody(c, updateAllocStatusBody);
+      updates.forEach((u, i) => {
+        if (u.nodeId !== nodeId) throw invalid(`request body field 'updates[${i}].nodeId' must be the node in the path ('${nodeId}'), not '${u.nodeId}'`, { issues: [{ path: `updates[${i}].nodeId`, message: `must be '${nodeId}'` }] });
+      });
+      await cp.updateAllocStatus(nodeId, updates);
+      return c.body(null, 204);
+    });
+}
+
+function registered(res: Awaited<ReturnType<ControlPlane['registerNode']>>): RegisterNodeResponse {
+  return { nodeId: res.node.id, secret: res.secret, heartbeatTtlMs: res.heartbeatTtlMs, serverToken: res.serverToken };
+}
+
+/**
+ * What the agent still has to act on: every allocation meant to run, and stopped ones
+ * until the agent has reported them terminal (so it learns to kill them). Each comes with
+ * the group spec at the allocation's own job version, which may be older than the job's.
+ */
+export async function nodeAllocations(cp: ControlPlane, nodeId: NodeId, logger: Logger): Promise<NodeAllocation[]> {
+  const relevant = cp.state.allocsByNode(nodeId).filter((a) => a.desiredStatus === 'run' || !isClientTerminal(a.clientStatus));
+  const history = new Map<string, Promise<Job[]>>();
+  const jobAt = async (a: AllocView): Promise<Job | undefined> => {
+    const current = cp.state.job(a.namespace, a.jobName);
+    if (current?.version === a.jobVersion) return current;
+    const key = `${a.namespace}/${a.jobName}`;
+    let versions = history.get(key);
+    if (!versions) history.set(key, (versions = cp.listJobVersions(a.namespace, a.jobName)));
+    return (await versions).find((j) => j.version === a.jobVersion);
+  };
+  const out: NodeAllocation[] = [];
+  for (const alloc of [...relevant].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))) {
+    const job = await jobAt(alloc);
+    const group: Group | undefined = job?.groups.find((g) => g.name === alloc.group);
+    if (!job || !group) {
+      // Its spec is gone (purged): the agent will stop a container it has no allocation for.
+      logger.warn({ allocId: alloc.id, job: `${alloc.namespace}/${alloc.jobName}`, version: alloc.jobVersion, group: alloc.group }, 'allocation has no group spec at its job version; not sent to the agent');
+      continue;
+    }
+    const jobType: JobType = job.type;
+    out.push({ alloc, group, jobType });
+  }
+  return out;
+}

@@ -1,0 +1,225 @@
+import type { Group, Job } from '../core/job.js';
+import type { Node } from '../core/node.js';
+import type { Resources } from '../core/resources.js';
+import { constraintHolds, formatConstraint } from './constraints.js';
+import { dynamicPortCount, freeDynamicPorts, staticPortConflict } from './ports.js';
+import type { NodeUsage } from './usage.js';
+
+/**
+ * Feasibility: which nodes could take one allocation of a group at all. A chain of
+ * filters, cheapest first; the first that rejects a node names the reason, and each
+ * filter can explain its rejections in one line for people ("2 nodes: draining").
+ *
+ * Filters come in two stages. `node` filters depend only on the node and the job, so
+ * they run once per group; `capacity` filters depend on what is already on the node
+ * (including this plan's placements), so they run for every placement.
+ */
+
+export const NODE_NOT_READY = 'NODE_NOT_READY';
+export const NODE_INELIGIBLE = 'NODE_INELIGIBLE';
+export const NODE_DRAINING = 'NODE_DRAINING';
+export const DRIVER_UNHEALTHY = 'DRIVER_UNHEALTHY';
+export const JOB_CONSTRAINT = 'JOB_CONSTRAINT';
+export const GROUP_CONSTRAINT = 'GROUP_CONSTRAINT';
+export const STATIC_PORT_IN_USE = 'STATIC_PORT_IN_USE';
+export const NOT_ENOUGH_CPU = 'NOT_ENOUGH_CPU';
+export const NOT_ENOUGH_MEMORY = 'NOT_ENOUGH_MEMORY';
+export const DYNAMIC_PORTS_EXHAUSTED = 'DYNAMIC_PORTS_EXHAUSTED';
+
+/** Every task runs on this driver in v1; a node without it healthy can run nothing. */
+export const REQUIRED_DRIVER = 'docker';
+
+/** What one allocation of a group asks of a node. Built once per group. */
+export interface PlacementAsk {
+  job: Job;
+  group: Group;
+  resources: Resources;
+  dynamicPorts: number;
+}
+
+/** The ask of one allocation of `group`; `resources` is `groupResources(group)`. */
+export function askFor(job: Job, group: Group, resources: Resources): PlacementAsk {
+  return { job, group, resources, dynamicPorts: dynamicPortCount(group) };
+}
+
+/** Why one node was rejected: an item to list (a status, a constraint, a port) or numbers. */
+export interface Rejection {
+  item?: string;
+  needs?: number;
+  free?: number;
+}
+
+/** Rejections of one filter over many nodes, folded for `explain`. */
+export interface RejectionSummary {
+  /** Distinct items, in the order first seen. */
+  items: string[];
+  needs?: number;
+  /** The most any rejected node had free: "how close did we come". */
+  mostFree?: number;
+}
+
+export interface NodeFilter {
+  reason: string;
+  stage: 'node' | 'capacity';
+  /** Undefined when the node passes. `usage` is given to `capacity` filters only. */
+  check(node: Node, ask: PlacementAsk, usage: NodeUsage): Rejection | undefined;
+  /** One line for `count` rejected nodes, e.g. "2 nodes: draining". */
+  explain(count: number, details: RejectionSummary): string;
+}
+
+const nodes = (n: number) => (n === 1 ? '1 node' : `${n} nodes`);
+const MAX_ITEMS = 3;
+const list = (items: string[], sep = ', ') => (items.length > MAX_ITEMS ? [...items.slice(0, MAX_ITEMS), '…'] : items).join(sep);
+
+function constraintFilter(reason: string, which: 'job' | 'group'): NodeFilter {
+  return {
+    reason,
+    stage: 'node',
+    check(node, ask) {
+      const cs = which === 'job' ? ask.job.constraints : ask.group.constraints;
+      for (const c of cs) if (!constraintHolds(c, node)) return { item: formatConstraint(c) };
+      return undefined;
+    },
+    explain: (n, d) => `${nodes(n)}: ${which} constraint not met (${list(d.items, '; ')})`,
+  };
+}
+
+function capacityFilter(reason: string, what: string, unit: string, pick: (r: Resources) => number): NodeFilter {
+  return {
+    reason,
+    stage: 'capacity',
+    check(node, ask, usage) {
+      const free = pick(node.resources) - pick(usage.used);
+      const needs = pick(ask.resources);
+      return needs > free ? { needs, free: Math.max(0, free) } : undefined;
+    },
+    explain: (n, d) => `${nodes(n)}: not enough ${what} (needs ${d.needs ?? 0} ${unit}, most free ${d.mostFree ?? 0} ${unit})`,
+  };
+}
+
+/** The chain, cheapest first. Order also fixes the order of explanation lines. */
+export const FILTERS: readonly NodeFilter[] = [
+  {
+    reason: NODE_NOT_READY,
+    stage: 'node',
+    check: (node) => (node.status === 'ready' ? undefined : { item: node.status }),
+    explain: (n, d) => `${nodes(n)}: not ready (${list(d.items)})`,
+  },
+  {
+    reason: NODE_INELIGIBLE,
+    stage: 'node',
+    check: (node) => (node.eligibility === 'eligible' ? undefined : {}),
+    explain: (n) => `${nodes(n)}: ineligible for scheduling`,
+  },
+  {
+    reason: NODE_DRAINING,
+    stage: 'node',
+    check: (node) => (node.drain ? {} : undefined),
+    explain: (n) => `${nodes(n)}: draining`,
+  },
+  {
+    reason: DRIVER_UNHEALTHY,
+    stage: 'node',
+    check(node) {
+      const d = node.drivers[REQUIRED_DRIVER];
+      if (d === undefined) return { item: 'missing' };
+      return d.healthy ? undefined : { item: d.detail || 'unhealthy' };
+    },
+    explain: (n, d) => `${nodes(n)}: ${REQUIRED_DRIVER} driver unavailable (${list(d.items, '; ')})`,
+  },
+  constraintFilter(JOB_CONSTRAINT, 'job'),
+  constraintFilter(GROUP_CONSTRAINT, 'group'),
+  {
+    reason: STATIC_PORT_IN_USE,
+    stage: 'capacity',
+    check(_node, ask, usage) {
+      const port = staticPortConflict(ask.group, usage.ports);
+      return port === undefined ? undefined : { item: String(port) };
+    },
+    explain: (n, d) => `${nodes(n)}: static port in use (${list(d.items)})`,
+  },
+  capacityFilter(NOT_ENOUGH_CPU, 'cpu', 'MHz', (r) => r.cpuMhz),
+  capacityFilter(NOT_ENOUGH_MEMORY, 'memory', 'MB', (r) => r.memoryMb),
+  {
+    reason: DYNAMIC_PORTS_EXHAUSTED,
+    stage: 'capacity',
+    check(node, ask, usage) {
+      if (ask.dynamicPorts === 0) return undefined;
+      const free = freeDynamicPorts(node, usage.ports);
+      return free < ask.dynamicPorts ? { needs: ask.dynamicPorts, free } : undefined;
+    },
+    explain: (n, d) => `${nodes(n)}: not enough free dynamic ports (needs ${d.needs ?? 0}, most free ${d.mostFree ?? 0})`,
+  },
+];
+
+/** Filters that depend on the node alone: run once per group. */
+export const NODE_FILTERS = FILTERS.filter((f) => f.stage === 'node');
+/** Filters that depend on what the node already holds: run per placement. */
+export const CAPACITY_FILTERS = FILTERS.filter((f) => f.stage === 'capacity');
+
+/** Counts rejections per reason and turns them into explanation lines. */
+export class FilterTally {
+  private readonly byReason = new Map<string, { filter: NodeFilter; count: number; summary: RejectionSummary }>();
+
+  record(filter: NodeFilter, r: Rejection): void {
+    let e = this.byReason.get(filter.reason);
+    if (e === undefined) {
+      e = { filter, count: 0, summary: { items: [] } };
+      this.byReason.set(filter.reason, e);
+    }
+    e.count++;
+    if (r.item !== undefined && !e.summary.items.includes(r.item)) e.summary.items.push(r.item);
+    if (r.needs !== undefined) e.summary.needs = r.needs;
+    if (r.free !== undefined) e.summary.mostFree = Math.max(e.summary.mostFree ?? r.free, r.free);
+  }
+
+  /** A copy, so per-placement tallies can start from the per-group one. */
+  clone(): FilterTally {
+    const t = new FilterTally();
+    for (const [k, e] of this.byReason) t.byReason.set(k, { filter: e.filter, count: e.count, summary: { ...e.summary, items: [...e.summary.items] } });
+    return t;
+  }
+
+  get total(): number {
+    let n = 0;
+    for (const e of this.byReason.values()) n += e.count;
+    return n;
+  }
+
+  filtered(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const f of FILTERS) {
+      const e = this.byReason.get(f.reason);
+      if (e) out[f.reason] = e.count;
+    }
+    return out;
+  }
+
+  explanations(): string[] {
+    const out: string[] = [];
+    for (const f of FILTERS) {
+      const e = this.byReason.get(f.reason);
+      if (e) out.push(f.explain(e.count, e.summary));
+    }
+    return out;
+  }
+}
+
+/** Runs `filters` on one node; records and returns false on the first rejection. */
+export function passes(filters: readonly NodeFilter[], node: Node, ask: PlacementAsk, usage: NodeUsage, tally: FilterTally): boolean {
+  for (const f of filters) {
+    const r = f.check(node, ask, usage);
+    if (r !== undefined) {
+      tally.record(f, r);
+      return false;
+    }
+  }
+  return true;
+}
+
+const NO_USAGE: NodeUsage = { used: { cpuMhz: 0, memoryMb: 0 }, ports: new Set(), groups: new Map() };
+
+/** The nodes that pass every `node`-stage filter for this group; rejections go to `tally`. */
+export function nodeFeasible(all: readonly Node[], ask: PlacementAsk, tally: FilterTally): Node[] {
+  return all.filter((n) => passes(NODE_FILTERS, n, ask, NO_USAGE, tally));
+}

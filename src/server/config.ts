@@ -1,0 +1,39 @@
+import { z } from 'zod';
+import { ValidationError } from '../core/errors.js';
+
+/** What `karu server` accepts. Each option's default is stated where it is declared. */
+export const serverConfigSchema = z
+  .object({
+    /** Where the state (karu.db) and the server token live. Required. */
+    dataDir: z.string().min(1),
+    /** host:port to serve the API on. Default 127.0.0.1:4646. */
+    listen: z.string().default('127.0.0.1:4646'),
+    /** pino level. Default info (or KARU_LOG_LEVEL). */
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
+    /** Shortest heartbeat TTL given to agents. Default 10 s. */
+    heartbeatTtlMs: z.number().int().positive().default(10_000),
+    /** Past the TTL before a node is marked down. Default 5 s. */
+    heartbeatGraceMs: z.number().int().nonnegative().default(5_000),
+    /** Concurrent scheduler workers. Default 2. */
+    schedulerWorkers: z.number().int().min(1).max(64).default(2),
+  })
+  .strict();
+
+export type ServerConfigInput = z.input<typeof serverConfigSchema>;
+export type ServerConfig = Readonly<z.output<typeof serverConfigSchema> & { host: string; port: number }>;
+
+export function resolveServerConfig(input: ServerConfigInput): ServerConfig {
+  const parsed = serverConfigSchema.safeParse(input);
+  if (!parsed.success) {
+    throw new ValidationError(
+      'invalid server configuration',
+      parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+    );
+  }
+  const m = /^(.*):(\d+)$/.exec(parsed.data.listen);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) {
+    throw new ValidationError(`invalid listen address '${parsed.data.listen}'`, [{ path: 'listen', message: 'must be HOST:PORT, e.g. 127.0.0.1:4646 (port 0 picks a free one)' }]);
+  }
+  return Object.freeze({ ...parsed.data, host: m[1]!.replace(/^\[(.*)\]$/, '$1') || '127.0.0.1', port });
+}
