@@ -1,0 +1,420 @@
+import { mkdir } from 'node:fs/promises';
+import type { AllocStatus } from '../core/alloc.js';
+import { isClientTerminal } from '../core/alloc.js';
+import { isKaruError } from '../core/errors.js';
+import type { AllocId, NodeId } from '../core/ids.js';
+import type { DriverHealth } from '../core/node.js';
+import { backoffDelay } from '../lib/backoff.js';
+import { systemClock, type Clock } from '../lib/clock.js';
+import type { Logger } from '../lib/logger.js';
+import { silentLogger } from '../lib/logger.js';
+import { seededRng, type Rng } from '../lib/rng.js';
+import type { KaruClient } from '../client/client.js';
+import type { NodeAllocation, RegisterNodeRequest } from '../client/types.js';
+import type { Driver, RecoveredTask } from '../driver/driver.js';
+import { AllocRunner } from './alloc-runner.js';
+import type { AgentConfig } from './config.js';
+import { DriverHealthTracker } from './driver-health.js';
+import { fingerprintNode, hostFacts, type HostFacts, type NodeFingerprint } from './fingerprint.js';
+import { loadIdentity, saveIdentity, type NodeIdentityRecord } from './identity.js';
+import { StatusReporter } from './status-reporter.js';
+
+/** The server calls the agent makes: a KaruClient, or an in-memory fake in tests. */
+export type AgentServerApi = Pick<KaruClient, 'registerNode' | 'heartbeat' | 'nodeAllocations' | 'updateAllocStatus'>;
+
+export interface AgentDeps {
+  config: AgentConfig;
+  driver: Driver;
+  server: AgentServerApi;
+  /** URL of this agent's own HTTP API, given to the server at registration. */
+  agentUrl: string;
+  clock?: Clock;
+  rng?: Rng;
+  logger?: Logger;
+  /** How long one blocking allocations query may wait. Default 30 s. */
+  allocWaitMs?: number;
+  /** Default: this machine's. */
+  host?: HostFacts;
+}
+
+/** Lifecycle of the agent: created → starting → running → stopped. */
+export type AgentState = 'created' | 'starting' | 'running' | 'stopped';
+
+const SESSION_RETRY = { baseMs: 500, maxMs: 15_000 } as const;
+
+/**
+ * The node agent. Registers the node (keeping its identity in `<dataDir>/node.json`),
+ * heartbeats at a third of the server's TTL, follows its allocations with a blocking
+ * query and runs each through an AllocRunner, and reports what it observes.
+ *
+ * Level-based: every answer of the allocations query is the full list for this node, and
+ * the agent makes its runners match it (new → start, desired stop → stop, gone → stop and
+ * forget). The server being unreachable stops nothing: allocations keep running and the
+ * session retries with backoff. On start-up the agent first finds its containers by label
+ * (`driver.recover`) and reattaches to them; containers with no allocation are removed.
+ */
+export class Agent {
+  private stateNow: AgentState = 'created';
+  private readonly clock: Clock;
+  private readonly rng: Rng;
+  private readonly log: Logger;
+  private readonly health = new DriverHealthTracker(false, 'not fingerprinted yet');
+  private readonly runners = new Map<AllocId, AllocRunner>();
+  private readonly reporter: StatusReporter;
+  private readonly abort = new AbortController();
+  private readonly cleanups: (() => void)[] = [];
+  private identity: NodeIdentityRecord | undefined;
+  /** Node ids this data dir had before the server refused them: their containers are orphans. */
+  private readonly formerNodeIds: NodeId[] = [];
+  private token: string | undefined;
+  private ttlMs = 30_000;
+  private fingerprint: NodeFingerprint | undefined;
+  private registering: Promise<void> | undefined;
+  private wakeHeartbeat: (() => void) | undefined;
+  private loops: Promise<void>[] = [];
+  private synced = false;
+  private readonly syncWaiters: (() => void)[] = [];
+
+  constructor(private readonly deps: AgentDeps) {
+    this.clock = deps.clock ?? systemClock;
+    this.rng = deps.rng ?? seededRng(Date.now());
+    this.log = (deps.logger ?? silentLogger()).child({ component: 'agent' });
+    this.reporter = new StatusReporter({
+      send: (updates) => deps.server.updateAllocStatus(this.requireNodeId(), updates),
+      clock: this.clock,
+      rng: this.rng,
+      logger: this.log,
+    });
+  }
+
+  get state(): AgentState {
+    return this.stateNow;
+  }
+
+  /** Undefined until the first registration succeeded. */
+  get nodeId(): NodeId | undefined {
+    return this.identity?.nodeId;
+  }
+
+  /** The token the server presents to this agent's HTTP API. */
+  get serverToken(): string | undefined {
+    return this.token;
+  }
+
+  get driver(): Driver {
+    return this.deps.driver;
+  }
+
+  get driverHealth(): DriverHealth {
+    return { healthy: this.health.healthy, detail: this.health.detail };
+  }
+
+  /** The runner of an allocation on this node, if the agent has one. */
+  allocRunner(id: string): AllocRunner | undefined {
+    return this.runners.get(id as AllocId);
+  }
+
+  /** Statuses of every allocation the agent runs, as last derived. */
+  allocStatuses(): AllocStatus[] {
+    return [...this.runners.values()].map((r) => r.status);
+  }
+
+  /** Resolves once the first allocations answer has been acted on (recovery done). */
+  whenSynced(): Promise<void> {
+    if (this.synced) return Promise.resolve();
+    return new Promise((resolve) => this.syncWaiters.push(resolve));
+  }
+
+  /**
+   * Fingerprints, registers (retrying until the server answers or stop() is called), then
+   * starts the heartbeat and allocation loops in the background.
+   */
+  async start(): Promise<void> {
+    if (this.stateNow !== 'created') throw new Error(`agent already ${this.stateNow}`);
+    this.stateNow = 'starting';
+    const { config, driver } = this.deps;
+    await mkdir(config.dataDir, { recursive: true });
+    this.identity = await loadIdentity(config.dataDir);
+    let fp;
+    try {
+      fp = await driver.fingerprint();
+    } catch (e) {
+      fp = { healthy: false, detail: errorMessage(e), attributes: {} };
+    }
+    this.fingerprint = fingerprintNode(this.deps.host ?? hostFacts(), fp, config);
+    this.health.set(fp.healthy, fp.detail);
+    this.cleanups.push(driver.onHealthChange((healthy, detail) => this.onDriverHealth(healthy, detail)));
+
+    await this.registerWithRetry();
+    if (this.abort.signal.aborted) return;
+    this.stateNow = 'running';
+    this.loops = [this.heartbeatLoop(), this.allocLoop()];
+  }
+
+  /**
+   * Ends the loops and detaches from every allocation, leaving containers running: the
+   * next agent on this node reattaches to them.
+   */
+  async stop(): Promise<void> {
+    if (this.stateNow === 'stopped') return;
+    this.stateNow = 'stopped';
+    this.abort.abort();
+    for (const c of this.cleanups.splice(0)) c();
+    this.wakeHeartbeat?.();
+    await Promise.all(this.loops);
+    await Promise.all([...this.runners.values()].map((r) => r.detach()));
+    // One last attempt to tell the server what we saw; it must not hold up shutdown.
+    if (this.reporter.backlog && this.identity) {
+      let cancel = () => {};
+      const limit = new Promise<void>((resolve) => (cancel = this.clock.setTimer(2_000, resolve)));
+      await Promise.race([this.reporter.flush(), limit]);
+      cancel();
+    }
+    this.reporter.close();
+  }
+
+  // ---- session: registration and heartbeats
+
+  private async registerWithRetry(): Promise<void> {
+    for (let attempt = 0; !this.abort.signal.aborted; attempt++) {
+      try {
+        await this.register();
+        return;
+      } catch (e) {
+        this.log.warn({ err: errorMessage(e), attempt }, 'registration failed; retrying');
+        await this.sleep(backoffDelay(attempt, this.rng, SESSION_RETRY));
+      }
+    }
+  }
+
+  /** Registers (single flight). A refused identity is dropped and the node registers anew. */
+  private register(): Promise<void> {
+    this.registering ??= (async () => {
+      const { config, driver } = this.deps;
+      const fp = this.fingerprint!;
+      const base: RegisterNodeRequest = {
+        name: config.name,
+        address: config.address,
+        agentUrl: this.deps.agentUrl,
+        resources: fp.resources,
+        attributes: fp.attributes,
+        labels: { ...config.labels },
+        drivers: { [driver.name]: this.driverHealth },
+        portRange: { ...config.portRange },
+      };
+      let res;
+      try {
+        res = await this.deps.server.registerNode(this.identity ? { ...base, nodeId: this.identity.nodeId, secret: this.identity.secret } : base);
+      } catch (e) {
+        if (!this.identity || !isRefusal(e)) throw e;
+        this.log.warn({ nodeId: this.identity.nodeId, err: errorMessage(e) }, 'server refused our node identity; registering as a new node');
+        this.formerNodeIds.push(this.identity.nodeId);
+        this.identity = undefined;
+        res = await this.deps.server.registerNode(base);
+      }
+      const identity = { nodeId: res.nodeId, secret: res.secret };
+      if (identity.nodeId !== this.identity?.nodeId || identity.secret !== this.identity.secret) {
+        await saveIdentity(config.dataDir, identity);
+      }
+      this.identity = identity;
+      this.token = res.serverToken;
+      this.ttlMs = res.heartbeatTtlMs;
+      this.log.info({ nodeId: identity.nodeId, ttlMs: this.ttlMs }, 'registered');
+    })().finally(() => (this.registering = undefined));
+    return this.registering;
+  }
+
+  /** After the server forgot us (restart, data loss): register again and resend every status. */
+  private async reregister(): Promise<void> {
+    await this.register();
+    for (const r of this.runners.values()) this.reporter.report(r.status);
+  }
+
+  private async heartbeatLoop(): Promise<void> {
+    let failures = 0;
+    while (!this.abort.signal.aborted) {
+      const interval = failures ? Math.min(this.ttlMs / 3, backoffDelay(failures - 1, this.rng, SESSION_RETRY)) : this.ttlMs / 3;
+      await this.sleep(interval, (wake) => (this.wakeHeartbeat = wake));
+      this.wakeHeartbeat = undefined;
+      if (this.abort.signal.aborted) return;
+      try {
+        const res = await this.deps.server.heartbeat(this.requireNodeId(), { drivers: { [this.deps.driver.name]: this.driverHealth } });
+        this.ttlMs = res.heartbeatTtlMs;
+        failures = 0;
+      } catch (e) {
+        failures++;
+        this.log.warn({ err: errorMessage(e) }, 'heartbeat failed');
+        if (isRefusal(e)) await this.reregister().catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 're-registration failed'));
+      }
+    }
+  }
+
+  private onDriverHealth(healthy: boolean, detail: string): void {
+    if (!this.health.set(healthy, detail)) return;
+    this.log.info({ healthy, detail }, 'driver health changed');
+    // Tell the server now rather than at the next beat.
+    this.wakeHeartbeat?.();
+    // The engine is back: containers may have died meanwhile; each task looks again.
+    if (healthy) for (const r of this.runners.values()) r.reconcile();
+  }
+
+  // ---- allocations
+
+  private async allocLoop(): Promise<void> {
+    let index = 0;
+    let failures = 0;
+    const waitMs = this.deps.allocWaitMs ?? 30_000;
+    while (!this.abort.signal.aborted) {
+      try {
+        const res = await this.deps.server.nodeAllocations(this.requireNodeId(), index, this.synced ? waitMs : 0, this.abort.signal);
+        if (this.abort.signal.aborted) return;
+        if (!this.synced) {
+          const recovered = await this.recoverContainers();
+          if (recovered === undefined) return;
+          await this.reconcileStartup(res.allocations, recovered);
+          this.synced = true;
+          for (const w of this.syncWaiters.splice(0)) w();
+        } else {
+          this.reconcile(res.allocations);
+        }
+        // A smaller index means the server restarted and counts anew: follow it.
+        index = res.index;
+        failures = 0;
+      } catch (e) {
+        if (this.abort.signal.aborted) return;
+        this.log.warn({ err: errorMessage(e), failures }, 'allocations query failed; retrying');
+        if (isRefusal(e)) await this.reregister().catch(() => undefined);
+        await this.sleep(backoffDelay(failures++, this.rng, SESSION_RETRY));
+      }
+    }
+  }
+
+  /** Our containers by allocation, retried until the driver answers (undefined on stop). */
+  private async recoverContainers(): Promise<Map<string, RecoveredTask[]> | undefined> {
+    const nodeIds = [this.requireNodeId(), ...this.formerNodeIds];
+    for (let attempt = 0; !this.abort.signal.aborted; attempt++) {
+      try {
+        const byAlloc = new Map<string, RecoveredTask[]>();
+        for (const id of nodeIds) {
+          for (const t of await this.deps.driver.recover(id)) {
+            const list = byAlloc.get(t.handle.labels.allocId) ?? [];
+            list.push(t);
+            byAlloc.set(t.handle.labels.allocId, list);
+          }
+        }
+        return byAlloc;
+      } catch (e) {
+        // Without knowing our containers we could start duplicates: wait for the driver.
+        this.log.warn({ err: errorMessage(e), attempt }, 'cannot list containers yet; retrying');
+        await this.sleep(backoffDelay(attempt, this.rng, SESSION_RETRY));
+      }
+    }
+    return undefined;
+  }
+
+  /** First sync after start: reattach to what still runs, remove what nobody wants. */
+  private async reconcileStartup(allocs: NodeAllocation[], recovered: Map<string, RecoveredTask[]>): Promise<void> {
+    const known = new Set<string>();
+    for (const na of allocs) {
+      known.add(na.alloc.id);
+      const found = recovered.get(na.alloc.id);
+      if (!found?.length) continue;
+      if (na.alloc.desiredStatus === 'stop' && isClientTerminal(na.alloc.clientStatus)) continue; // removed below
+      this.log.info({ alloc: na.alloc.id, containers: found.length }, 'reattaching to allocation');
+      const runner = this.newRunner(na);
+      this.runners.set(na.alloc.id as AllocId, runner);
+      runner.restore(found, na.alloc);
+    }
+    const orphans: RecoveredTask[] = [];
+    for (const [allocId, tasks] of recovered) if (!this.runners.has(allocId as AllocId)) orphans.push(...tasks);
+    this.reconcile(allocs);
+    await Promise.all(
+      orphans.map(async (t) => {
+        this.log.info({ container: t.handle.id, alloc: t.handle.labels.allocId, known: known.has(t.handle.labels.allocId) }, 'removing container of no live allocation');
+        try {
+          await this.deps.driver.destroy(t.handle);
+        } catch (e) {
+          this.log.warn({ err: errorMessage(e), container: t.handle.id }, 'could not remove orphan container');
+        }
+      }),
+    );
+  }
+
+  /** Makes the runners match the server's list (level-based: safe to repeat). */
+  private reconcile(allocs: NodeAllocation[]): void {
+    const listed = new Set<AllocId>();
+    for (const na of allocs) {
+      const id = na.alloc.id as AllocId;
+      listed.add(id);
+      const runner = this.runners.get(id);
+      if (runner) {
+        runner.update(na.alloc);
+        continue;
+      }
+      // Finished before this agent knew it (or before a restart): nothing to run again.
+      if (isClientTerminal(na.alloc.clientStatus)) continue;
+      const fresh = this.newRunner(na);
+      this.runners.set(id, fresh);
+      // It ran here before (the agent restarted and its containers are gone): keep its history.
+      if (Object.keys(na.alloc.taskStates).length) fresh.restore([], na.alloc);
+      else fresh.start();
+    }
+    for (const [id, runner] of this.runners) {
+      if (listed.has(id)) continue;
+      // Purged by the server: stop it and forget it; nobody wants its status any more.
+      this.runners.delete(id);
+      this.reporter.forget(id);
+      void runner.stop().then(() => this.reporter.forget(id));
+    }
+  }
+
+  private newRunner(na: NodeAllocation): AllocRunner {
+    return new AllocRunner({
+      alloc: na.alloc,
+      group: na.group,
+      jobType: na.jobType,
+      node: { id: this.requireNodeId(), address: this.deps.config.address },
+      driver: this.deps.driver,
+      health: this.health,
+      clock: this.clock,
+      rng: this.rng,
+      logger: this.log,
+      onStatus: (s) => {
+        if (this.runners.get(s.id) !== undefined) this.reporter.report(s);
+      },
+    });
+  }
+
+  // ---- plumbing
+
+  private requireNodeId(): NodeId {
+    if (!this.identity) throw new Error('agent is not registered');
+    return this.identity.nodeId;
+  }
+
+  /** Sleeps on the clock; ends early on stop() or when `expose`'s wake function is called. */
+  private sleep(ms: number, expose?: (wake: () => void) => void): Promise<void> {
+    return new Promise((resolve) => {
+      const signal = this.abort.signal;
+      if (signal.aborted) return resolve();
+      let cancel = () => {};
+      const done = () => {
+        cancel();
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      cancel = this.clock.setTimer(ms, done);
+      signal.addEventListener('abort', done, { once: true });
+      expose?.(done);
+    });
+  }
+}
+
+/** The server does not know this node or its secret: register again. */
+function isRefusal(e: unknown): boolean {
+  return isKaruError(e) && (e.code === 'NOT_FOUND' || e.code === 'UNAUTHORIZED');
+}
+
+function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

@@ -1,0 +1,107 @@
+import { KaruClient } from '../client/client.js';
+import type { RegisterNodeRequest } from '../client/types.js';
+import type { NodeId } from '../core/ids.js';
+import type { AllocStatus } from '../core/alloc.js';
+import { systemClock, type Clock } from '../lib/clock.js';
+import { createLogger, type Logger } from '../lib/logger.js';
+import { seededRng, type Rng } from '../lib/rng.js';
+import type { Driver } from '../driver/driver.js';
+import { DockerDriver } from '../driver/docker/docker-driver.js';
+import { Agent, type AgentServerApi } from './agent.js';
+import { resolveAgentConfig, type AgentConfig, type AgentConfigInput } from './config.js';
+import { startAgentHttpServer } from './http-server.js';
+import { limitConcurrentStarts } from './limited-driver.js';
+
+export interface AgentDepsOverride {
+  /** Default: a DockerDriver on the configured socket. */
+  driver?: Driver;
+  logger?: Logger;
+  clock?: Clock;
+  rng?: Rng;
+  /** Default: a KaruClient for `config.serverUrl`. */
+  server?: AgentServerApi;
+}
+
+export interface RunningAgent {
+  agent: Agent;
+  /** URL of the agent's HTTP API as the server reaches it. */
+  url: string;
+  /** Stops the agent (leaving its containers running for the next one), its API and the driver it created. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The agent's composition root, used by `karu agent` and `karu dev`: resolves the config,
+ * starts the agent's HTTP API, then the agent (which registers before this resolves).
+ */
+export async function startAgent(config: AgentConfig | AgentConfigInput, deps: AgentDepsOverride = {}): Promise<RunningAgent> {
+  const cfg = isResolved(config) ? config : resolveAgentConfig(config);
+  const logger = deps.logger ?? createLogger({ name: 'karu-agent' });
+  const clock = deps.clock ?? systemClock;
+  const ownDriver = deps.driver === undefined;
+  const baseDriver = deps.driver ?? new DockerDriver({ ...(cfg.dockerSocketPath ? { socketPath: cfg.dockerSocketPath } : {}), logger, clock });
+  const driver = limitConcurrentStarts(baseDriver, cfg.maxParallelStarts);
+  const server = deps.server ?? nodeSession(new KaruClient({ baseUrl: cfg.serverUrl }));
+
+  // The API answers from the agent, which needs the API's URL to register: the closure
+  // breaks the cycle (no request is served before the agent exists).
+  let agent: Agent | undefined;
+  const http = await startAgentHttpServer({
+    port: cfg.httpPort,
+    host: cfg.httpHost,
+    logger,
+    source: {
+      get serverToken() {
+        return agent?.serverToken;
+      },
+      get nodeId() {
+        return agent?.nodeId;
+      },
+      driver,
+      get driverHealth() {
+        return agent?.driverHealth ?? { healthy: false, detail: 'agent starting' };
+      },
+      allocRunner: (id) => agent?.allocRunner(id),
+    },
+  });
+  const url = `http://${cfg.address.includes(':') ? `[${cfg.address}]` : cfg.address}:${http.port}`;
+  agent = new Agent({ config: cfg, driver, server, agentUrl: url, clock, rng: deps.rng ?? seededRng(Date.now()), logger });
+  const started = agent;
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      await started.stop();
+      await http.close();
+      if (ownDriver) await baseDriver.close();
+    })());
+  try {
+    await agent.start();
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  logger.info({ url, nodeId: agent.nodeId }, 'agent started');
+  return { agent, url, stop };
+}
+
+/**
+ * A KaruClient that sends the node secret once it has one: registration hands out the
+ * secret, every later agent call must carry it.
+ */
+export function nodeSession(base: KaruClient): AgentServerApi {
+  let current = base;
+  return {
+    async registerNode(req: RegisterNodeRequest) {
+      const res = await (req.secret ? base.withNodeSecret(req.secret) : base).registerNode(req);
+      current = base.withNodeSecret(res.secret);
+      return res;
+    },
+    heartbeat: (nodeId: NodeId, req) => current.heartbeat(nodeId, req),
+    nodeAllocations: (nodeId: NodeId, index: number, waitMs: number, signal?: AbortSignal) => current.nodeAllocations(nodeId, index, waitMs, signal),
+    updateAllocStatus: (nodeId: NodeId, updates: AllocStatus[]) => current.updateAllocStatus(nodeId, updates),
+  };
+}
+
+function isResolved(c: AgentConfig | AgentConfigInput): c is AgentConfig {
+  return Object.isFrozen(c) && 'reservedMemoryMb' in c && 'portRange' in c && typeof (c as AgentConfig).name === 'string';
+}

@@ -1,0 +1,44 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { AllocStatus, ClientStatus } from '../core/alloc.js';
+import type { AllocId, NodeId } from '../core/ids.js';
+import { FakeClock } from '../lib/clock.js';
+import { StatusReporter } from './status-reporter.js';
+import { advance, settle } from './testing.js';
+
+const status = (id: string, clientStatus: ClientStatus, at = 0): AllocStatus => ({ id: id as AllocId, nodeId: 'node_1' as NodeId, clientStatus, clientDescription: '', taskStates: {}, updatedAt: at });
+
+test('the first report goes out at once; later ones coalesce per allocation within the batch window', async () => {
+  const clock = new FakeClock();
+  const sent: AllocStatus[][] = [];
+  const r = new StatusReporter({ send: async (u) => void sent.push(u), clock });
+  r.report(status('a', 'pending'));
+  await settle();
+  assert.deepEqual(sent.map((b) => b.map((s) => s.clientStatus)), [['pending']]);
+  r.report(status('a', 'running'));
+  r.report(status('a', 'failed'));
+  await settle();
+  assert.equal(sent.length, 1, 'waits for the batch window');
+  await advance(clock, 100);
+  assert.deepEqual(sent[1]?.map((s) => s.clientStatus), ['failed']);
+});
+
+test('a failed send is retried without overwriting a newer status', async () => {
+  const clock = new FakeClock();
+  const sent: AllocStatus[][] = [];
+  let fail = true;
+  const r = new StatusReporter({ send: async (u) => {
+    if (fail) throw new Error('ECONNREFUSED');
+    sent.push(u);
+  }, clock });
+  r.report(status('a', 'pending'));
+  r.report(status('b', 'running'));
+  await settle();
+  assert.equal(r.backlog, 2, 'kept after the failure');
+  r.report(status('a', 'complete'));
+  fail = false;
+  await advance(clock, 15_000, 500);
+  assert.equal(r.backlog, 0);
+  const last = new Map(sent.flat().map((s) => [s.id, s.clientStatus]));
+  assert.deepEqual(Object.fromEntries(last), { a: 'complete', b: 'running' });
+});

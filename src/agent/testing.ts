@@ -1,0 +1,210 @@
+import type { Allocation, AllocStatus, AllocView } from '../core/alloc.js';
+import { viewOf } from '../core/alloc.js';
+import { KaruError, UnavailableError } from '../core/errors.js';
+import type { AllocId, EvalId, NodeId } from '../core/ids.js';
+import type { Group, JobType, RestartPolicy, Task } from '../core/job.js';
+import type { DriverHealth } from '../core/node.js';
+import type { FakeClock } from '../lib/clock.js';
+import type { HeartbeatRequest, NodeAllocation, NodeAllocationsResponse, RegisterNodeRequest, RegisterNodeResponse } from '../client/types.js';
+import type { AgentServerApi } from './agent.js';
+
+/**
+ * Test kit for the agent: builders and an in-memory stand-in for the server's agent API.
+ * The thing under test is the agent; the server here only keeps what the agent tells it
+ * and answers the blocking query the way the real one does (index + wait).
+ */
+
+export function aTask(over: Partial<Task> = {}): Task {
+  return { name: 'web', image: 'karu-test/busybox:1', args: [], env: {}, resources: { cpuMhz: 100, memoryMb: 64 }, ports: [], killTimeoutMs: 5_000, ...over };
+}
+
+export function aRestartPolicy(over: Partial<RestartPolicy> = {}): RestartPolicy {
+  return { attempts: 2, intervalMs: 60_000, delayMs: 5_000, mode: 'fail', ...over };
+}
+
+export function aGroup(over: Partial<Group> = {}): Group {
+  return { name: 'app', count: 1, constraints: [], restart: aRestartPolicy(), reschedule: { attempts: 0, intervalMs: 0 }, tasks: [aTask()], ...over };
+}
+
+export function anAlloc(nodeId: NodeId, over: Partial<Allocation> = {}): Allocation {
+  return {
+    id: 'alloc_01hzzzzzzzabcdefgh12345678' as AllocId,
+    namespace: 'default',
+    jobName: 'shop',
+    jobVersion: 0,
+    group: 'app',
+    index: 0,
+    nodeId,
+    nodeName: 'n1',
+    evalId: 'eval_1' as EvalId,
+    resources: { cpuMhz: 100, memoryMb: 64 },
+    ports: [],
+    desiredStatus: 'run',
+    desiredDescription: '',
+    rescheduleTimes: [],
+    createdAt: 0,
+    modifiedAt: 0,
+    ...over,
+  };
+}
+
+interface StoredAlloc {
+  alloc: Allocation;
+  group: Group;
+  jobType: JobType;
+}
+
+/** The server side of the agent's calls, in memory, with switches for failures. */
+export class FakeAgentServer implements AgentServerApi {
+  readonly nodes = new Map<NodeId, { secret: string; request: RegisterNodeRequest }>();
+  readonly allocs = new Map<AllocId, StoredAlloc>();
+  readonly statuses = new Map<AllocId, AllocStatus>();
+  /** Every batch the agent sent, in order. */
+  readonly statusBatches: AllocStatus[][] = [];
+  registrations = 0;
+  heartbeats = 0;
+  lastDrivers: Record<string, DriverHealth> | undefined;
+  heartbeatTtlMs = 30_000;
+  readonly serverToken = 'server-token-1';
+  private index = 1;
+  private reachable = true;
+  private seq = 0;
+  private readonly waiters = new Set<{ wake: () => void; fail: (e: unknown) => void }>();
+
+  constructor(private readonly clock: FakeClock) {}
+
+  // ---- controls
+
+  /** Places an allocation on its node (as the plan applier would). */
+  place(alloc: Allocation, group: Group, jobType: JobType = 'service'): void {
+    this.allocs.set(alloc.id, { alloc, group, jobType });
+    this.bump();
+  }
+
+  setDesired(id: AllocId, desiredStatus: 'run' | 'stop'): void {
+    const a = this.allocs.get(id)!;
+    a.alloc = { ...a.alloc, desiredStatus, desiredDescription: desiredStatus === 'stop' ? 'job stopped' : '' };
+    this.bump();
+  }
+
+  purge(id: AllocId): void {
+    this.allocs.delete(id);
+    this.statuses.delete(id);
+    this.bump();
+  }
+
+  /** The server loses the node (as after data loss): its calls get NOT_FOUND until it registers. */
+  forgetNode(id: NodeId): void {
+    this.nodes.delete(id);
+  }
+
+  /** Unreachable: every call fails as a network error would, and waiting queries break. */
+  setReachable(reachable: boolean): void {
+    this.reachable = reachable;
+    if (!reachable) for (const w of [...this.waiters]) w.fail(new UnavailableError('cannot reach the Karu server: ECONNREFUSED'));
+  }
+
+  status(id: AllocId): AllocStatus | undefined {
+    return this.statuses.get(id);
+  }
+
+  view(id: AllocId): AllocView {
+    const a = this.allocs.get(id)!;
+    return viewOf(a.alloc, this.statuses.get(id));
+  }
+
+  // ---- AgentServerApi
+
+  async registerNode(req: RegisterNodeRequest): Promise<RegisterNodeResponse> {
+    this.check();
+    this.registrations++;
+    let nodeId: NodeId;
+    let secret: string;
+    if (req.nodeId) {
+      const known = this.nodes.get(req.nodeId);
+      if (known && known.secret !== req.secret) throw new KaruError('UNAUTHORIZED', 'wrong node secret');
+      nodeId = req.nodeId;
+      secret = req.secret ?? `secret-${++this.seq}`;
+    } else {
+      nodeId = `node_${String(++this.seq).padStart(26, '0')}` as NodeId;
+      secret = `secret-${this.seq}`;
+    }
+    this.nodes.set(nodeId, { secret, request: req });
+    return { nodeId, secret, heartbeatTtlMs: this.heartbeatTtlMs, serverToken: this.serverToken };
+  }
+
+  async heartbeat(nodeId: NodeId, req: HeartbeatRequest = {}): Promise<{ heartbeatTtlMs: number }> {
+    this.check();
+    if (!this.nodes.has(nodeId)) throw new KaruError('NOT_FOUND', `node '${nodeId}' not found`);
+    this.heartbeats++;
+    this.lastDrivers = req.drivers;
+    return { heartbeatTtlMs: this.heartbeatTtlMs };
+  }
+
+  nodeAllocations(nodeId: NodeId, index: number, waitMs: number, signal?: AbortSignal): Promise<NodeAllocationsResponse> {
+    return new Promise((resolve, reject) => {
+      this.check();
+      if (!this.nodes.has(nodeId)) throw new KaruError('NOT_FOUND', `node '${nodeId}' not found`);
+      const answer = () => resolve({ index: this.index, allocations: this.listFor(nodeId) });
+      if (this.index > index || waitMs <= 0) return answer();
+      const waiter = {
+        wake: () => {
+          done();
+          answer();
+        },
+        fail: (e: unknown) => {
+          done();
+          reject(e);
+        },
+      };
+      const onAbort = () => waiter.fail(signal?.reason ?? new Error('aborted'));
+      const cancel = this.clock.setTimer(waitMs, waiter.wake);
+      const done = () => {
+        cancel();
+        this.waiters.delete(waiter);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      this.waiters.add(waiter);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  async updateAllocStatus(nodeId: NodeId, updates: AllocStatus[]): Promise<void> {
+    this.check();
+    if (!this.nodes.has(nodeId)) throw new KaruError('NOT_FOUND', `node '${nodeId}' not found`);
+    this.statusBatches.push(structuredClone(updates));
+    for (const u of updates) if (this.allocs.get(u.id)?.alloc.nodeId === nodeId) this.statuses.set(u.id, structuredClone(u));
+    this.bump();
+  }
+
+  // ---- internals
+
+  private listFor(nodeId: NodeId): NodeAllocation[] {
+    return [...this.allocs.values()]
+      .filter((a) => a.alloc.nodeId === nodeId)
+      .map((a) => ({ alloc: structuredClone(viewOf(a.alloc, this.statuses.get(a.alloc.id))), group: structuredClone(a.group), jobType: a.jobType }));
+  }
+
+  private bump(): void {
+    this.index++;
+    for (const w of [...this.waiters]) w.wake();
+  }
+
+  private check(): void {
+    if (!this.reachable) throw new UnavailableError('cannot reach the Karu server: ECONNREFUSED');
+  }
+}
+
+/** Lets pending promise chains run (no time passes on any clock). */
+export async function settle(rounds = 30): Promise<void> {
+  for (let i = 0; i < rounds; i++) await new Promise<void>((r) => setImmediate(r));
+}
+
+/** Moves the fake clock forward in steps, letting async work run between them. */
+export async function advance(clock: FakeClock, ms: number, stepMs = 100): Promise<void> {
+  await settle();
+  for (let passed = 0; passed < ms; passed += stepMs) {
+    clock.advance(Math.min(stepMs, ms - passed));
+    await settle();
+  }
+}
