@@ -127,6 +127,10 @@ else
   step "node_modules" "installed"
 fi
 
+# The one-file bundle bin/karu.js prefers (less memory, faster start); 1 s.
+quietly "npm run build" "see $LOG" npm run build
+step "bundle" "dist/karu.mjs built"
+
 # --- 3. Docker Engine ---------------------------------------------------------------
 docker_answers() { timeout 10 "$DOCKER" info >/dev/null 2>&1; }
 

@@ -91,7 +91,9 @@ export async function nodeAllocations(cp: ControlPlane, nodeId: NodeId, logger: 
     const group: Group | undefined = job?.groups.find((g) => g.name === alloc.group);
     if (!job || !group) {
       // Its spec is gone (purged): the agent will stop a container it has no allocation for.
-      logger.warn({ allocId: alloc.id, job: `${alloc.namespace}/${alloc.jobName}`, version: alloc.jobVersion, group: alloc.group }, 'allocation has no group spec at its job version; not sent to the agent');
+      // Expected for a purged job's allocations on their way out; a surprise for one meant to run.
+      const level = alloc.desiredStatus === 'stop' ? 'debug' : 'warn';
+      logger[level]({ allocId: alloc.id, job: `${alloc.namespace}/${alloc.jobName}`, version: alloc.jobVersion, group: alloc.group }, 'allocation has no group spec at its job version; not sent to the agent');
       continue;
     }
     const jobType: JobType = job.type;

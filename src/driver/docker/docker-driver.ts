@@ -143,12 +143,12 @@ export class DockerDriver implements Driver {
 
   async start(spec: TaskSpec): Promise<TaskHandle> {
     this.assertOpen();
-    await this.ensureImage(spec.image);
     const config = containerConfig(spec, this.configOptions);
     let container: Dockerode.Container;
     try {
-      container = await this.docker.createContainer(config);
+      container = await this.createPullingIfMissing(config, spec.image);
     } catch (e) {
+      if (e instanceof DriverError) throw e;
       if (statusOf(e) !== 409) throw this.error(e, `create container ${spec.name}`);
       // The name is taken: most likely our own container from before an agent crash.
       const adopted = await this.adoptExisting(spec);
@@ -340,6 +340,20 @@ export class DockerDriver implements Driver {
     this.healthy = healthy;
     const why = healthy ? detail : (this.eventsDetail ?? this.pingDetail);
     for (const l of this.listeners) l(healthy, why);
+  }
+
+  /**
+   * Creates the container; only when the engine says the image is missing does it pull
+   * and try again. (Checking the image first would cost a round trip on every start.)
+   */
+  private async createPullingIfMissing(config: Dockerode.ContainerCreateOptions, image: string): Promise<Dockerode.Container> {
+    try {
+      return await this.docker.createContainer(config);
+    } catch (e) {
+      if (statusOf(e) !== 404) throw e;
+    }
+    await this.ensureImage(image);
+    return this.docker.createContainer(config);
   }
 
   private async ensureImage(image: string): Promise<void> {
