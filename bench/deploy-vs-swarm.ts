@@ -6,12 +6,17 @@
  * Prints each figure and the ratios. Usage: bench/deploy-vs-swarm.sh [N ...]
  */
 import { execFileSync } from 'node:child_process';
+import { containerConfig } from '../src/driver/docker/container-config.js';
 import { docker, fmt, startDev, until } from './lib.js';
 
 const IMAGE = 'karu/hello:1';
 const counts = process.argv.slice(2).map(Number).filter((n) => n > 0);
 const NS = counts.length ? counts : [10, 50, 100];
 const DOCKER = process.env.DOCKER ?? '/usr/bin/docker';
+const REPEATS = Math.max(1, Number(process.env.BENCH_REPEATS ?? 3));
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+/** Lets the engine finish tearing down the last run (proxies, netns) before the next. */
+const settle = () => new Promise((r) => setTimeout(r, 3_000));
 
 async function removeLabelled(label: string): Promise<void> {
   const list = await docker.listContainers({ all: true, filters: { label: [label] } });
@@ -28,21 +33,27 @@ async function engine(n: number, parallel: number): Promise<number> {
   const worker = async () => {
     while (next < n) {
       const i = next++;
-      const c = await docker.createContainer({
-        Image: IMAGE,
-        name: `${run}-${i}`,
-        Labels: { 'karu.bench': run },
-        ExposedPorts: { '8080/tcp': {} },
-        // As Karu's containers: init, memory limit, and a host port chosen by the caller
-        // (an orchestrator must know its ports; letting the engine pick is ~15% faster at N=10).
-        HostConfig: { Init: true, Memory: 32 * 1024 * 1024, PortBindings: { '8080/tcp': [{ HostPort: String(basePort + i) }] } },
-      });
+      // Exactly the container Karu's driver would create for such a task.
+      const c = await docker.createContainer(
+        containerConfig(
+          {
+            labels: { nodeId: run, allocId: `${run}-${i}`, jobName: 'bench', namespace: 'default', group: 'web', task: 'server' },
+            name: `${run}-${i}`,
+            image: IMAGE,
+            args: [],
+            env: { KARU_ALLOC_INDEX: String(i) },
+            resources: { cpuMhz: 10, memoryMb: 32 },
+            ports: [{ host: basePort + i, to: 8080 }],
+          },
+          { hostIp: '0.0.0.0', mhzPerCore: 1000, cpuHardLimit: false, logMaxSize: '10m', logMaxFiles: 3 },
+        ),
+      );
       await c.start();
     }
   };
   await Promise.all(Array.from({ length: parallel }, worker));
   const ms = performance.now() - t0;
-  await removeLabelled(`karu.bench=${run}`);
+  await removeLabelled(`karu.node=${run}`);
   return ms;
 }
 
@@ -95,14 +106,26 @@ async function main(): Promise<void> {
     const best = Number(Object.entries(probe).sort((a, b) => a[1] - b[1])[0]![0]);
     console.log(`engine parallelism probe (N=${probeN}): ${parallelisms.map((p) => `${p}→${fmt(probe[p]!)}`).join('  ')}; best ${best}`);
     console.log('');
+    console.log(`medians of ${REPEATS} interleaved runs (engine, swarm, karu, engine, …); BENCH_REPEATS sets the count`);
     console.log('    N   engine ceiling      swarm       karu   karu/engine  swarm/engine  karu/swarm');
     for (const n of NS) {
-      const e = await engine(n, best);
-      const s = await swarm(n);
-      const k = await karu(n);
+      const e: number[] = [];
+      const s: number[] = [];
+      const k: number[] = [];
+      // Interleaved, so a slow spell of the engine hits every contender alike.
+      for (let r = 0; r < REPEATS; r++) {
+        e.push(await engine(n, best));
+        await settle();
+        s.push(await swarm(n));
+        await settle();
+        k.push(await karu(n));
+        await settle();
+      }
+      const [me, ms, mk] = [median(e), median(s), median(k)];
       console.log(
-        `${String(n).padStart(5)}  ${fmt(e).padStart(14)}  ${fmt(s).padStart(9)}  ${fmt(k).padStart(9)}  ${(k / e).toFixed(2).padStart(11)}×  ${(s / e).toFixed(2).padStart(11)}×  ${(k / s).toFixed(2).padStart(9)}×`,
+        `${String(n).padStart(5)}  ${fmt(me).padStart(14)}  ${fmt(ms).padStart(9)}  ${fmt(mk).padStart(9)}  ${(mk / me).toFixed(2).padStart(11)}×  ${(ms / me).toFixed(2).padStart(11)}×  ${(mk / ms).toFixed(2).padStart(9)}×`,
       );
+      console.log(`       runs: engine ${e.map(fmt).join(', ')}; swarm ${s.map(fmt).join(', ')}; karu ${k.map(fmt).join(', ')}`);
     }
   } finally {
     if (startedSwarm) execFileSync(DOCKER, ['swarm', 'leave', '--force'], { stdio: 'ignore' });
