@@ -8,19 +8,24 @@ import { advance, settle } from './testing.js';
 
 const status = (id: string, clientStatus: ClientStatus, at = 0): AllocStatus => ({ id: id as AllocId, nodeId: 'node_1' as NodeId, clientStatus, clientDescription: '', taskStates: {}, updatedAt: at });
 
-test('the first report goes out at once; later ones coalesce per allocation within the batch window', async () => {
+test('a new client status goes out at once, coalesced per allocation; same-status updates wait for the batch window', async () => {
   const clock = new FakeClock();
   const sent: AllocStatus[][] = [];
   const r = new StatusReporter({ send: async (u) => void sent.push(u), clock });
   r.report(status('a', 'pending'));
   await settle();
   assert.deepEqual(sent.map((b) => b.map((s) => s.clientStatus)), [['pending']]);
+  // Two changes in one tick: one send, with the newest.
   r.report(status('a', 'running'));
   r.report(status('a', 'failed'));
   await settle();
-  assert.equal(sent.length, 1, 'waits for the batch window');
-  await advance(clock, 100);
   assert.deepEqual(sent[1]?.map((s) => s.clientStatus), ['failed']);
+  // Task-event chatter under an unchanged client status is batched.
+  r.report(status('a', 'failed'));
+  await settle();
+  assert.equal(sent.length, 2, 'waits for the batch window');
+  await advance(clock, 100);
+  assert.equal(sent.length, 3);
 });
 
 test('a failed send is retried without overwriting a newer status', async () => {

@@ -18,13 +18,14 @@ export interface StatusReporterOptions {
 
 /**
  * Sends what the alloc runners observed to the server in batches. Reports for one
- * allocation coalesce (only the newest is sent); an allocation's first report goes out
- * at once, later ones within `batchMs`. A failed send is retried with backoff, and a
+ * allocation coalesce (only the newest is sent); an allocation's first report and every
+ * change of its client status go out at once, other updates within `batchMs`. A failed send is retried with backoff, and a
  * newer status that arrived meanwhile is never overwritten by the older one.
  */
 export class StatusReporter {
   private readonly pending = new Map<AllocId, AllocStatus>();
-  private readonly seen = new Set<AllocId>();
+  /** The client status last queued per allocation: a change of it is news worth sending now. */
+  private readonly seen = new Map<AllocId, AllocStatus['clientStatus']>();
   private inFlight: Promise<void> | undefined;
   private cancelTimer: (() => void) | undefined;
   private timerAt = Infinity;
@@ -46,8 +47,10 @@ export class StatusReporter {
   report(status: AllocStatus): void {
     if (this.closed) return;
     this.pending.set(status.id, status);
-    if (!this.seen.has(status.id)) {
-      this.seen.add(status.id);
+    // An allocation's first report and each change of its client status (running, failed…)
+    // go out at once: deploys and the scheduler wait on them. Task-event chatter is batched.
+    if (this.seen.get(status.id) !== status.clientStatus) {
+      this.seen.set(status.id, status.clientStatus);
       if (this.failures === 0) {
         queueMicrotask(() => void this.flush());
         return;
