@@ -7,12 +7,14 @@ const layers = {
   store: ['core', 'lib'],
   scheduler: ['core', 'lib'],
   controllers: ['core', 'lib', 'store', 'scheduler'],
-  api: ['core', 'lib', 'spec', 'store', 'controllers', 'client'],
-  server: ['core', 'lib', 'spec', 'store', 'scheduler', 'controllers', 'api', 'client'],
+  api: ['core', 'lib', 'spec', 'store', 'controllers', 'client', 'pki'],
+  server: ['core', 'lib', 'spec', 'store', 'scheduler', 'controllers', 'api', 'client', 'pki'],
   driver: ['core', 'lib'],
-  agent: ['core', 'lib', 'driver', 'client'],
+  agent: ['core', 'lib', 'driver', 'client', 'pki'],
   client: ['core', 'lib'],
-  cli: ['client', 'core', 'spec', 'lib'],
+  cli: ['client', 'core', 'spec', 'lib', 'pki'],
+  // Node-only: CA, certificates, join tokens, TLS fetch. Never imported by client (browser-safe).
+  pki: ['core', 'lib'],
 };
 
 // The CLI starts the server and the agent (`karu server|agent|dev`): it may reach their

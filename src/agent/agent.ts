@@ -18,6 +18,7 @@ import { DriverHealthTracker } from './driver-health.js';
 import { fingerprintNode, hostFacts, type HostFacts, type NodeFingerprint } from './fingerprint.js';
 import { loadIdentity, saveIdentity, type NodeIdentityRecord } from './identity.js';
 import { StatusReporter } from './status-reporter.js';
+import { CutoffGuard } from './cutoff.js';
 
 /** The server calls the agent makes: a KaruClient, or an in-memory fake in tests. */
 export type AgentServerApi = Pick<KaruClient, 'registerNode' | 'heartbeat' | 'nodeAllocations' | 'updateAllocStatus'>;
@@ -35,6 +36,11 @@ export interface AgentDeps {
   allocWaitMs?: number;
   /** Default: this machine's. */
   host?: HostFacts;
+  /**
+   * With mutual TLS the node's identity is its certificate: a refused registration is
+   * reported (revoked, or a server of another cluster), never answered by registering anew.
+   */
+  identityIsCertificate?: boolean;
 }
 
 /** Lifecycle of the agent: created → starting → running → stopped. */
@@ -71,6 +77,10 @@ export class Agent {
   private fingerprint: NodeFingerprint | undefined;
   private registering: Promise<void> | undefined;
   private wakeHeartbeat: (() => void) | undefined;
+  /** Ends the allocation loop's retry wait: a heartbeat got through again. */
+  private wakeAllocs: (() => void) | undefined;
+  /** Stops allocations whose group says so after the server has been unreachable too long. */
+  private readonly cutoff: CutoffGuard;
   private loops: Promise<void>[] = [];
   private synced = false;
   private readonly syncWaiters: (() => void)[] = [];
@@ -79,6 +89,7 @@ export class Agent {
     this.clock = deps.clock ?? systemClock;
     this.rng = deps.rng ?? seededRng(Date.now());
     this.log = (deps.logger ?? silentLogger()).child({ component: 'agent' });
+    this.cutoff = new CutoffGuard({ clock: this.clock, logger: this.log, runners: () => this.runners.values() });
     this.reporter = new StatusReporter({
       send: (updates) => deps.server.updateAllocStatus(this.requireNodeId(), updates),
       clock: this.clock,
@@ -149,6 +160,7 @@ export class Agent {
     if (this.abort.signal.aborted) return;
     this.stateNow = 'running';
     this.loops = [this.heartbeatLoop(), this.allocLoop()];
+    this.cutoff.start();
   }
 
   /**
@@ -159,6 +171,7 @@ export class Agent {
     if (this.stateNow === 'stopped') return;
     this.stateNow = 'stopped';
     this.abort.abort();
+    this.cutoff.stop();
     for (const c of this.cleanups.splice(0)) c();
     this.wakeHeartbeat?.();
     await Promise.all(this.loops);
@@ -206,7 +219,7 @@ export class Agent {
       try {
         res = await this.deps.server.registerNode(this.identity ? { ...base, nodeId: this.identity.nodeId, secret: this.identity.secret } : base);
       } catch (e) {
-        if (!this.identity || !isRefusal(e)) throw e;
+        if (!this.identity || !isRefusal(e) || this.deps.identityIsCertificate) throw e;
         this.log.warn({ nodeId: this.identity.nodeId, err: errorMessage(e) }, 'server refused our node identity; registering as a new node');
         this.formerNodeIds.push(this.identity.nodeId);
         this.identity = undefined;
@@ -238,8 +251,19 @@ export class Agent {
       this.wakeHeartbeat = undefined;
       if (this.abort.signal.aborted) return;
       try {
-        const res = await this.deps.server.heartbeat(this.requireNodeId(), { drivers: { [this.deps.driver.name]: this.driverHealth } });
+        // A beat later than the TTL is worthless: give up on it and send the next one.
+        const res = await this.deps.server.heartbeat(
+          this.requireNodeId(),
+          { drivers: { [this.deps.driver.name]: this.driverHealth } },
+          { signal: this.abort.signal, timeoutMs: Math.max(1_000, this.ttlMs) },
+        );
         this.ttlMs = res.heartbeatTtlMs;
+        this.cutoff.contact();
+        // Back in touch after an outage: sync allocations and send statuses now, not at the end of their backoffs.
+        if (failures > 0) {
+          this.wakeAllocs?.();
+          void this.reporter.flush();
+        }
         failures = 0;
       } catch (e) {
         failures++;
@@ -267,6 +291,7 @@ export class Agent {
     while (!this.abort.signal.aborted) {
       try {
         const res = await this.deps.server.nodeAllocations(this.requireNodeId(), index, this.synced ? waitMs : 0, this.abort.signal);
+        this.cutoff.contact();
         if (this.abort.signal.aborted) return;
         if (!this.synced) {
           const recovered = await this.recoverContainers();
@@ -284,7 +309,8 @@ export class Agent {
         if (this.abort.signal.aborted) return;
         this.log.warn({ err: errorMessage(e), failures }, 'allocations query failed; retrying');
         if (isRefusal(e)) await this.reregister().catch(() => undefined);
-        await this.sleep(backoffDelay(failures++, this.rng, SESSION_RETRY));
+        await this.sleep(backoffDelay(failures++, this.rng, SESSION_RETRY), (wake) => (this.wakeAllocs = wake));
+        this.wakeAllocs = undefined;
       }
     }
   }

@@ -40,6 +40,7 @@ export class AllocRunner {
   private launched = false;
   private stopping: Promise<void> | undefined;
   private stoppingSiblings = false;
+  private stoppedAs: { clientStatus: ClientStatus; description: string } | undefined;
   private readonly log: Logger;
 
   constructor(private readonly opts: AllocRunnerOptions) {
@@ -58,6 +59,11 @@ export class AllocRunner {
   /** The current derived status (what was, or is about to be, reported). */
   get status(): AllocStatus {
     return this.buildStatus();
+  }
+
+  /** The group's spec as last received with the allocation. */
+  get group(): Group {
+    return this.opts.group;
   }
 
   get taskNames(): string[] {
@@ -101,8 +107,12 @@ export class AllocRunner {
     if (alloc.desiredStatus === 'stop') void this.stop();
   }
 
-  /** Stops every task and removes its container. */
-  stop(): Promise<void> {
+  /**
+   * Stops every task and removes its container. `as`: how to report the allocation once
+   * every task is dead, when the agent (not the server) decided to stop it (cutoff.ts).
+   */
+  stop(as?: { clientStatus: ClientStatus; description: string }): Promise<void> {
+    if (as !== undefined && this.stopping === undefined) this.stoppedAs = as;
     this.stopping ??= Promise.all(this.tasks.map((t) => t.stop())).then(() => this.emit());
     return this.stopping;
   }
@@ -174,7 +184,8 @@ export class AllocRunner {
 
   private buildStatus(): AllocStatus {
     const states = this.opts.group.tasks.map((t) => [t.name, this.taskStates[t.name]] as const);
-    const { clientStatus, description } = deriveClientStatus(states, this.stopping !== undefined);
+    let { clientStatus, description } = deriveClientStatus(states, this.stopping !== undefined);
+    if (this.stoppedAs !== undefined && clientStatus === 'complete') ({ clientStatus, description } = this.stoppedAs);
     const taskStates: Record<string, TaskState> = {};
     for (const [name, s] of states) if (s) taskStates[name] = structuredClone(s);
     return {

@@ -37,6 +37,11 @@ export const agentConfigInput = z
     dockerSocketPath: z.string().min(1).optional(),
     /** Task starts in flight at once; the engine is fastest at 4–8. Default: 8. */
     maxParallelStarts: z.number().int().min(1).max(256).optional(),
+    /**
+     * Join token (`karu1.…`) for the first start against a TLS server (`serverUrl` is then
+     * the https join URL). Ignored once the node holds a certificate. Default: none (plain HTTP).
+     */
+    joinToken: z.string().min(1).optional(),
   })
   .strict();
 
@@ -59,6 +64,8 @@ export interface AgentConfig {
   readonly portRange: Readonly<{ min: number; max: number }>;
   readonly dockerSocketPath: string | undefined;
   readonly maxParallelStarts: number;
+  /** See agentConfigInput.joinToken. */
+  readonly joinToken?: string;
 }
 
 export const AGENT_DEFAULTS = {
@@ -91,6 +98,7 @@ export function resolveAgentConfig(input: unknown): AgentConfig {
     portRange: Object.freeze({ ...(c.portRange ?? AGENT_DEFAULTS.portRange) }),
     dockerSocketPath: c.dockerSocketPath,
     maxParallelStarts: c.maxParallelStarts ?? AGENT_DEFAULTS.maxParallelStarts,
+    ...(c.joinToken !== undefined ? { joinToken: c.joinToken } : {}),
   });
 }
 

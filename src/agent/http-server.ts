@@ -1,12 +1,16 @@
 import { timingSafeEqual } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import type { ErrorCode } from '../core/errors.js';
 import type { DriverHealth } from '../core/node.js';
 import type { Logger } from '../lib/logger.js';
 import { silentLogger } from '../lib/logger.js';
 import type { Driver, TaskHandle } from '../driver/driver.js';
+import { peerIdentity } from '../pki/tls.js';
+import type { NodeTls } from './node-tls.js';
 
 /** What the HTTP API needs from the agent (the Agent class provides it). */
 export interface AgentHttpSource {
@@ -25,6 +29,11 @@ export interface AgentHttpServerOptions {
   /** Interface to bind. Default 127.0.0.1. */
   host?: string;
   logger?: Logger;
+  /**
+   * Serve HTTPS with the node certificate and accept only the server's client certificate
+   * (mutual TLS) instead of the server token.
+   */
+  tls?: NodeTls;
 }
 
 export interface AgentHttpServer {
@@ -32,6 +41,8 @@ export interface AgentHttpServer {
   readonly port: number;
   /** A URL for the bound address (127.0.0.1 when bound to every interface). */
   readonly url: string;
+  /** With TLS: serve new connections with a renewed certificate. */
+  setCredentials(tls: NodeTls): void;
   close(): Promise<void>;
 }
 
@@ -45,13 +56,15 @@ const STATUS: Record<ErrorCode, number> = { NOT_FOUND: 404, CONFLICT: 409, INVAL
  */
 export async function startAgentHttpServer(opts: AgentHttpServerOptions): Promise<AgentHttpServer> {
   const log = opts.logger ?? silentLogger();
-  const server: Server = createServer((req, res) => {
-    handle(opts.source, req, res).catch((e: unknown) => {
+  const tlsOptions = (t: NodeTls) => ({ key: t.keyPem, cert: t.certPem, ca: [t.caPem], requestCert: true, rejectUnauthorized: true });
+  const listener = (req: IncomingMessage, res: ServerResponse) => {
+    handle(opts.source, req, res, opts.tls !== undefined).catch((e: unknown) => {
       log.warn({ err: e instanceof Error ? e.message : String(e), url: req.url }, 'agent API request failed');
       if (!res.headersSent) sendError(res, 'INTERNAL', 'internal error');
       else res.destroy();
     });
-  });
+  };
+  const server: Server | HttpsServer = opts.tls ? createHttpsServer(tlsOptions(opts.tls), listener) : createServer(listener);
   const host = opts.host ?? '127.0.0.1';
   server.listen(opts.port, host);
   await once(server, 'listening');
@@ -59,7 +72,10 @@ export async function startAgentHttpServer(opts: AgentHttpServerOptions): Promis
   const urlHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
   return {
     port,
-    url: `http://${urlHost}:${port}`,
+    url: `${opts.tls ? 'https' : 'http'}://${urlHost}:${port}`,
+    setCredentials(tls) {
+      if ('setSecureContext' in server) server.setSecureContext(tlsOptions(tls));
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -69,10 +85,13 @@ export async function startAgentHttpServer(opts: AgentHttpServerOptions): Promis
   };
 }
 
-async function handle(source: AgentHttpSource, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(source: AgentHttpSource, req: IncomingMessage, res: ServerResponse, tls: boolean): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://agent');
   if (req.method !== 'GET') return sendError(res, 'INVALID', `method ${req.method} not allowed`, 405);
-  if (!authorized(source.serverToken, req.headers['x-karu-server-token'])) {
+  if (tls) {
+    // The TLS layer already refused certificates of other CAs; only the server may call.
+    if (peerIdentity(req.socket as TLSSocket)?.role !== 'server') return sendError(res, 'UNAUTHORIZED', "only the Karu server's certificate may call the agent API");
+  } else if (!authorized(source.serverToken, req.headers['x-karu-server-token'])) {
     return sendError(res, 'UNAUTHORIZED', 'missing or wrong x-karu-server-token');
   }
   if (url.pathname === '/v1/agent/health') {

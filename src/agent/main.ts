@@ -11,6 +11,9 @@ import { Agent, type AgentServerApi } from './agent.js';
 import { resolveAgentConfig, type AgentConfig, type AgentConfigInput } from './config.js';
 import { startAgentHttpServer } from './http-server.js';
 import { limitConcurrentStarts } from './limited-driver.js';
+import { createTlsFetch } from '../pki/tls.js';
+import { CertRenewer } from './cert-renewal.js';
+import { resolveNodeTls } from './node-tls.js';
 
 export interface AgentDepsOverride {
   /** Default: a DockerDriver on the configured socket. */
@@ -26,6 +29,8 @@ export interface RunningAgent {
   agent: Agent;
   /** URL of the agent's HTTP API as the server reaches it. */
   url: string;
+  /** With TLS: renews the node certificate (tests call `renewNow`). */
+  renewer?: CertRenewer;
   /** Stops the agent (leaving its containers running for the next one), its API and the driver it created. */
   stop(): Promise<void>;
 }
@@ -41,7 +46,12 @@ export async function startAgent(config: AgentConfig | AgentConfigInput, deps: A
   const ownDriver = deps.driver === undefined;
   const baseDriver = deps.driver ?? new DockerDriver({ ...(cfg.dockerSocketPath ? { socketPath: cfg.dockerSocketPath } : {}), logger, clock });
   const driver = limitConcurrentStarts(baseDriver, cfg.maxParallelStarts);
-  const server = deps.server ?? nodeSession(new KaruClient({ baseUrl: cfg.serverUrl }));
+  const rng = deps.rng ?? seededRng(Date.now());
+  // Mutual TLS when this node joined a TLS server (or joins now with a token).
+  const nodeTls = deps.server ? undefined : await resolveNodeTls(cfg, logger);
+  const tlsFetch = nodeTls && createTlsFetch(nodeTls, 'server');
+  const client = new KaruClient({ baseUrl: cfg.serverUrl, ...(tlsFetch ? { fetch: tlsFetch.fetch } : {}) });
+  const server = deps.server ?? nodeSession(client);
 
   // The API answers from the agent, which needs the API's URL to register: the closure
   // breaks the cycle (no request is served before the agent exists).
@@ -50,6 +60,7 @@ export async function startAgent(config: AgentConfig | AgentConfigInput, deps: A
     port: cfg.httpPort,
     host: cfg.httpHost,
     logger,
+    ...(nodeTls ? { tls: nodeTls } : {}),
     source: {
       get serverToken() {
         return agent?.serverToken;
@@ -64,13 +75,30 @@ export async function startAgent(config: AgentConfig | AgentConfigInput, deps: A
       allocRunner: (id) => agent?.allocRunner(id),
     },
   });
-  const url = `http://${cfg.address.includes(':') ? `[${cfg.address}]` : cfg.address}:${http.port}`;
-  agent = new Agent({ config: cfg, driver, server, agentUrl: url, clock, rng: deps.rng ?? seededRng(Date.now()), logger });
+  const url = `${nodeTls ? 'https' : 'http'}://${cfg.address.includes(':') ? `[${cfg.address}]` : cfg.address}:${http.port}`;
+  agent = new Agent({ config: cfg, driver, server, agentUrl: url, clock, rng, logger, ...(nodeTls ? { identityIsCertificate: true } : {}) });
   const started = agent;
+  const renewer =
+    nodeTls && tlsFetch
+      ? new CertRenewer(nodeTls, {
+          dataDir: cfg.dataDir,
+          name: cfg.name,
+          client,
+          clock,
+          rng,
+          logger,
+          onRenewed: (t) => {
+            tlsFetch.update(t);
+            http.setCredentials(t);
+          },
+        })
+      : undefined;
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
+      renewer?.stop();
       await started.stop();
+      await tlsFetch?.close();
       await http.close();
       if (ownDriver) await baseDriver.close();
     })());
@@ -80,8 +108,9 @@ export async function startAgent(config: AgentConfig | AgentConfigInput, deps: A
     await stop();
     throw e;
   }
+  renewer?.start();
   logger.info({ url, nodeId: agent.nodeId }, 'agent started');
-  return { agent, url, stop };
+  return { agent, url, stop, ...(renewer ? { renewer } : {}) };
 }
 
 /**

@@ -62,5 +62,6 @@ export function buildTaskSpec(alloc: AllocForSpec, task: Task, node: NodeIdentit
     ports: ports.map((p) => ({ host: p.host, to: p.to })),
   };
   if (task.command !== undefined) spec.command = task.command;
+  if (task.mounts !== undefined && task.mounts.length > 0) spec.mounts = task.mounts.map((m) => ({ ...m }));
   return spec;
 }

@@ -11,6 +11,9 @@ import { allocationRoutes } from './routes/allocations.js';
 import { evaluationRoutes } from './routes/evaluations.js';
 import { jobRoutes } from './routes/jobs.js';
 import { nodeRoutes } from './routes/nodes.js';
+import { nodeAdminRoutes } from './routes/node-admin.js';
+import { pkiRoutes } from './routes/pki.js';
+import { socketPeer, type ClusterPkiService, type PeerOf } from './node-cert-auth.js';
 
 export interface ApiOptions {
   controlPlane: ControlPlane;
@@ -19,6 +22,10 @@ export interface ApiOptions {
   fetchAgent?: typeof fetch;
   /** Checks a submitted job. Default: the spec's `validateJobObject`. */
   validateJob?: (obj: unknown) => Job;
+  /** With TLS: the cluster CA. Agent routes then authenticate by client certificate instead of the node secret. */
+  pki?: ClusterPkiService;
+  /** Who presented which certificate. Default: the verified TLS peer of @hono/node-server's socket. */
+  peerOf?: PeerOf;
 }
 
 /**
@@ -32,6 +39,8 @@ export function createApi(opts: ApiOptions) {
     logger: opts.logger,
     fetchAgent: opts.fetchAgent ?? ((input, init) => globalThis.fetch(input, init)),
     validateJob: opts.validateJob ?? validateJobObject,
+    ...(opts.pki ? { pki: opts.pki } : {}),
+    peerOf: opts.peerOf ?? socketPeer,
   };
   const app = new Hono();
   app.onError(createErrorHandler(opts.logger));
@@ -42,7 +51,9 @@ export function createApi(opts: ApiOptions) {
     .route('/v1', jobRoutes(deps))
     .route('/v1', allocationRoutes(deps))
     .route('/v1', agentRoutes(deps))
+    .route('/v1', pkiRoutes(deps))
     .route('/v1', nodeRoutes(deps))
+    .route('/v1', nodeAdminRoutes(deps))
     .route('/v1', evaluationRoutes(deps));
 }
 

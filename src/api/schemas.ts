@@ -106,6 +106,24 @@ const allocStatus = z.object({
 /** PUT /v1/nodes/:id/allocations/status */
 export const updateAllocStatusBody = z.object({ updates: z.array(allocStatus) });
 
+/** POST /v1/nodes/:id/eligibility */
+export const eligibilityBody = z.object({ eligible: z.boolean({ error: orRequired('must be true or false') }) });
+
+/** POST /v1/nodes/:id/drain */
+export const drainBody = z.object({
+  enable: z.boolean({ error: 'must be true or false' }).default(true),
+  deadlineMs: z.number({ error: 'must be a non-negative integer of milliseconds' }).int({ error: 'must be a non-negative integer of milliseconds' }).nonnegative({ error: 'must be a non-negative integer of milliseconds' }).optional(),
+  ignoreSystem: z.boolean({ error: 'must be true or false' }).default(false),
+});
+
+/** POST /v1/rebalance */
+export const rebalanceBody = z.object({
+  dryRun: z.boolean({ error: 'must be true or false' }).default(false),
+  maxParallel: z.number({ error: 'must be an integer ≥ 1' }).int({ error: 'must be an integer ≥ 1' }).min(1, { error: 'must be an integer ≥ 1' }).default(1),
+  job: nonEmpty.optional(),
+  namespace: nonEmpty.default('default'),
+});
+
 // ---- applying them
 
 /** `updates[0].taskStates.web.state`: the form FieldIssue paths take everywhere in Karu. */

@@ -12,11 +12,14 @@ import { registerPs } from './commands/ps.js';
 import { registerStop } from './commands/stop.js';
 import { registerLogs } from './commands/logs.js';
 import { registerNode } from './commands/node.js';
+import { registerRebalance } from './commands/rebalance.js';
 import { registerJob } from './commands/job.js';
 import { registerAlloc } from './commands/alloc.js';
 import { registerServer } from './commands/server.js';
 import { registerAgent } from './commands/agent.js';
 import { registerDev } from './commands/dev.js';
+import { registerNodeRemove, registerToken } from './commands/token.js';
+import { caFileFor, cliTlsFetch } from './tls-client.js';
 
 /** Where the CLI looks for a server when neither --server nor KARU_SERVER says. */
 export const DEFAULT_SERVER = 'http://127.0.0.1:4646';
@@ -67,6 +70,7 @@ export function buildProgram(deps: CliDeps, setExitCode: (code: number) => void 
     .description('Karu: a lightweight container orchestrator.')
     .version('0.1.0', '-V, --version')
     .option('--server <url>', 'URL of the Karu server (env KARU_SERVER)', deps.env.KARU_SERVER || DEFAULT_SERVER)
+    .option('--ca <file>', "the cluster CA to trust for an https:// server (env KARU_CA_CERT; default .karu/server/ca.pem when present)")
     .showHelpAfterError('(add --help for usage)')
     .configureHelp({ showGlobalOptions: true })
     // Settings below are inherited by every subcommand added after them.
@@ -95,8 +99,9 @@ Set KARU_DEBUG=1 to see stack traces.`,
     (fn) =>
     async (...args) => {
       const command = args[args.length - 1] as Command;
-      const serverUrl = String(command.optsWithGlobals().server ?? DEFAULT_SERVER);
-      const ctx = makeContext(deps, serverUrl);
+      const globals = command.optsWithGlobals();
+      const serverUrl = String(globals.server ?? DEFAULT_SERVER);
+      const ctx = makeContext(deps, serverUrl, globals.ca as string | undefined);
       const code = await fn(ctx, ...(args.slice(0, -1) as never));
       setExitCode(code ?? EXIT_OK);
     };
@@ -107,6 +112,9 @@ Set KARU_DEBUG=1 to see stack traces.`,
   registerStop(program, wrap);
   registerLogs(program, wrap);
   registerNode(program, wrap);
+  registerRebalance(program, wrap);
+  registerNodeRemove(program, wrap);
+  registerToken(program, wrap);
   registerJob(program, wrap);
   registerAlloc(program, wrap);
   registerServer(program, wrap);
@@ -115,13 +123,15 @@ Set KARU_DEBUG=1 to see stack traces.`,
   return program;
 }
 
-function makeContext(deps: CliDeps, serverUrl: string): CommandContext {
+function makeContext(deps: CliDeps, serverUrl: string, caFlag?: string): CommandContext {
   let client: KaruClient | undefined;
   const never = new AbortController().signal;
   return {
     // Built on first use: `karu job validate` and `karu server` never need one.
     get client() {
-      client ??= deps.makeClient ? deps.makeClient(serverUrl) : new KaruClient({ baseUrl: serverUrl });
+      client ??= deps.makeClient
+        ? deps.makeClient(serverUrl)
+        : new KaruClient({ baseUrl: serverUrl, ...(serverUrl.startsWith('https:') ? { fetch: cliTlsFetch(caFileFor(caFlag, deps.env)) } : {}) });
       return client;
     },
     serverUrl,

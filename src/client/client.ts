@@ -15,6 +15,17 @@ import type {
   RegisterNodeRequest,
   RegisterNodeResponse,
   StopJobResponse,
+  NodeDetail,
+  NodeEligibilityRequest,
+  DrainNodeRequest,
+  RebalanceRequest,
+  RebalanceResponse,
+  JoinRequest,
+  JoinResponse,
+  RenewCertRequest,
+  RenewCertResponse,
+  RotateJoinTokenResponse,
+  RemoveNodeResponse,
 } from './types.js';
 
 export interface ClientOptions {
@@ -87,8 +98,18 @@ export class KaruClient {
   listNodes(): Promise<NodeView[]> {
     return this.request('GET', '/v1/nodes');
   }
-  getNode(id: string): Promise<NodeView> {
+  getNode(id: string): Promise<NodeDetail> {
     return this.request('GET', `/v1/nodes/${enc(id)}`);
+  }
+  setNodeEligibility(id: string, eligible: boolean): Promise<NodeDetail> {
+    return this.request('POST', `/v1/nodes/${enc(id)}/eligibility`, { eligible } satisfies NodeEligibilityRequest);
+  }
+  /** Starts or updates a drain; `{enable: false}` cancels it. */
+  drainNode(id: string, req: DrainNodeRequest): Promise<NodeDetail> {
+    return this.request('POST', `/v1/nodes/${enc(id)}/drain`, req);
+  }
+  rebalance(req: RebalanceRequest): Promise<RebalanceResponse> {
+    return this.request('POST', '/v1/rebalance', req);
   }
 
   // ---- evaluations
@@ -103,8 +124,9 @@ export class KaruClient {
   registerNode(req: RegisterNodeRequest): Promise<RegisterNodeResponse> {
     return this.request('POST', '/v1/nodes/register', req);
   }
-  heartbeat(nodeId: NodeId, req: HeartbeatRequest = {}): Promise<HeartbeatResponse> {
-    return this.request('POST', `/v1/nodes/${enc(nodeId)}/heartbeat`, req);
+  /** `timeoutMs`: the agent gives up on a beat after about its TTL (a late beat is worthless). */
+  heartbeat(nodeId: NodeId, req: HeartbeatRequest = {}, opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<HeartbeatResponse> {
+    return this.request('POST', `/v1/nodes/${enc(nodeId)}/heartbeat`, req, opts);
   }
   /** Blocks until the node's allocations change after `index` (or `waitMs` passes). */
   nodeAllocations(nodeId: NodeId, index: number, waitMs: number, signal?: AbortSignal): Promise<NodeAllocationsResponse> {
@@ -115,6 +137,22 @@ export class KaruClient {
   }
   updateAllocStatus(nodeId: NodeId, updates: AllocStatus[]): Promise<void> {
     return this.request('PUT', `/v1/nodes/${enc(nodeId)}/allocations/status`, { updates });
+  }
+
+  // ---- cluster security
+  /** Asks for a node certificate with a join token (see JoinRequest). */
+  join(req: JoinRequest): Promise<JoinResponse> {
+    return this.request('POST', '/v1/join', req);
+  }
+  renewNodeCert(nodeId: NodeId, req: RenewCertRequest): Promise<RenewCertResponse> {
+    return this.request('POST', `/v1/nodes/${enc(nodeId)}/renew`, req);
+  }
+  rotateJoinToken(): Promise<RotateJoinTokenResponse> {
+    return this.request('POST', '/v1/acl/join-token/rotate');
+  }
+  /** `node` may be an id, a unique id prefix or a name. */
+  removeNode(node: string): Promise<RemoveNodeResponse> {
+    return this.request('DELETE', `/v1/nodes/${enc(node)}`);
   }
 
   withNodeSecret(secret: string): KaruClient {

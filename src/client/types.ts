@@ -114,3 +114,123 @@ export interface ApiErrorBody {
 }
 
 export type { Job, Node, AllocView, Evaluation, AllocId, EvalId, NodeId };
+
+// ---- cluster security (mutual TLS)
+
+/**
+ * POST /v1/join (no client certificate needed): the join token's id and secret, and a CSR
+ * for a key the agent made and keeps. The agent checks the CA's fingerprint from the token
+ * before it sends this.
+ */
+export interface JoinRequest {
+  tokenId: string;
+  secret: string;
+  /** PEM PKCS#10 request (ECDSA P-256). */
+  csr: string;
+  /** Node name, for the server's log. */
+  name: string;
+}
+export interface JoinResponse {
+  /** The identity the server chose; the certificate names it. */
+  nodeId: NodeId;
+  /** PEM node certificate (client and server auth). */
+  certificate: string;
+  /** PEM cluster CA. */
+  caCertificate: string;
+}
+
+/** POST /v1/nodes/:id/renew (mutual TLS as that node): a CSR for a fresh key → a new certificate. */
+export interface RenewCertRequest {
+  csr: string;
+}
+export type RenewCertResponse = Omit<JoinResponse, 'nodeId'>;
+
+/** POST /v1/acl/join-token/rotate: the new token; the old one no longer joins anybody. */
+export interface RotateJoinTokenResponse {
+  token: string;
+  caFingerprint: string;
+  /** `karu agent --join https://ADVERTISE:PORT --token TOKEN`. */
+  joinCommand: string;
+}
+
+/** DELETE /v1/nodes/:id: the node's certificate is revoked and its allocations are replaced. */
+export interface RemoveNodeResponse {
+  nodeId: NodeId;
+  evalIds: EvalId[];
+}
+
+/** POST /v1/nodes/:id/eligibility */
+export interface NodeEligibilityRequest {
+  eligible: boolean;
+}
+
+/** POST /v1/nodes/:id/drain — `enable: false` cancels a drain. */
+export interface DrainNodeRequest {
+  enable: boolean;
+  /** From now until whatever is left is stopped at once; default 1 h. */
+  deadlineMs?: number;
+  ignoreSystem?: boolean;
+}
+
+/** How far a node's drain has come (in GET /v1/nodes/:id and the drain answer). */
+export interface DrainProgress {
+  startedAt: number;
+  deadlineAt: number;
+  /** Allocations still meant to run on the node. */
+  left: number;
+  /** Of those, being moved now (a replacement placed or being placed). */
+  migrating: number;
+  /** Of those, batch work left to finish before the deadline. */
+  batch: number;
+  /** Of those, node-local: they stay until the deadline, then are stopped (lost by drain). */
+  notMovable: { allocId: AllocId; name: string; why: string }[];
+}
+
+/** GET /v1/nodes/:id: the node view with its drain's progress while it drains. */
+export interface NodeDetail extends NodeView {
+  drainProgress?: DrainProgress;
+}
+
+/** POST /v1/rebalance */
+export interface RebalanceRequest {
+  /** Only plan (`karu rebalance --plan`). */
+  dryRun?: boolean;
+  /** Moves in flight at once; default 1. */
+  maxParallel?: number;
+  /** Only this job's allocations. */
+  job?: string;
+  namespace?: string;
+}
+
+export interface NodeUtilisation {
+  nodeId: NodeId;
+  name: string;
+  /** Fractions 0..1 of the node's total. */
+  cpu: number;
+  memory: number;
+  allocs: number;
+}
+
+export interface RebalanceMove {
+  allocId: AllocId;
+  name: string;
+  namespace: string;
+  jobName: string;
+  fromNodeId: NodeId;
+  fromNodeName: string;
+  toNodeId: NodeId;
+  toNodeName: string;
+  why: string;
+}
+
+export interface RebalanceResponse {
+  dryRun: boolean;
+  /** Present when the moves were recorded: they run make-before-break, `maxParallel` at a time. */
+  batchId?: string;
+  moves: RebalanceMove[];
+  before: NodeUtilisation[];
+  after: NodeUtilisation[];
+  imbalanceBefore: number;
+  imbalanceAfter: number;
+  notMovable: { allocId: AllocId; name: string; nodeName: string; why: string }[];
+}

@@ -8,9 +8,11 @@ import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
 import type { StateCache, StateStore, StateWrite } from '../store/state.js';
 import type { ControlPlane, NodeRegistration } from './control-plane.js';
-import { newEvaluation } from './evals.js';
+import { evalsForJobsOnNode, newEvaluation } from './evals.js';
 import { sameIntent } from './job-spec.js';
 import type { NodeMonitor } from './node-monitor.js';
+import { drainNode, rebalance, setNodeEligibility, type DrainRequest, type RebalanceRequest, type RebalanceResult } from './node-admin.js';
+import { returnEvals, withStatus } from './node-status.js';
 
 export interface ClusterDeps {
   stateStore: StateStore;
@@ -121,6 +123,7 @@ export class Cluster implements ControlPlane {
     let modRevision = 0;
     if (req.nodeId) {
       if (!req.secret) throw new KaruError('UNAUTHORIZED', `node ${req.nodeId} must present its secret to register again`);
+      if (await stateStore.getNodeRevocation(req.nodeId)) throw revokedError(req.nodeId);
       const stored = await stateStore.getNodeSecret(req.nodeId);
       // A node the server forgot (state wiped) may keep the identity it proves by its secret.
       if (stored !== undefined && !secretMatches(stored, req.secret)) {
@@ -144,6 +147,9 @@ export class Cluster implements ControlPlane {
       statusDescription: driverSummary(req.drivers),
       eligibility: existing?.eligibility ?? 'eligible',
       drain: existing?.drain ?? false,
+      // A drain survives the agent registering again (restart, new certificate).
+      ...(existing?.drainStrategy ? { drainStrategy: existing.drainStrategy } : {}),
+      ...(existing?.lastDrain ? { lastDrain: existing.lastDrain } : {}),
       resources: req.resources,
       attributes: req.attributes,
       labels: req.labels,
@@ -152,7 +158,8 @@ export class Cluster implements ControlPlane {
       registeredAt: existing?.registeredAt ?? now,
       statusUpdatedAt: now,
     };
-    const writes: StateWrite[] = [{ kind: 'node', value: node, expectedModRevision: modRevision }];
+    node.events = withStatus(existing ?? node, 'ready', existing ? `registered again (was ${existing.status})` : 'registered', now).events!;
+    const writes: StateWrite[] = [{ kind: 'node', value: node, expectedModRevision: modRevision }, ...returnEvals(this.deps.cache, existing, now)];
     if (!existing) writes.push({ kind: 'nodeSecret', nodeId: id, value: hashSecret(secret) });
     await this.commit(writes);
     const heartbeatTtlMs = monitor.beat(id);
@@ -160,9 +167,44 @@ export class Cluster implements ControlPlane {
     return { node, secret, heartbeatTtlMs, serverToken: this.deps.serverToken };
   }
 
+  setNodeEligibility(nodeId: NodeId, eligible: boolean): Promise<Node> {
+    return setNodeEligibility(this.deps, nodeId, eligible);
+  }
+
+  drainNode(nodeId: NodeId, req: DrainRequest): Promise<Node> {
+    return drainNode(this.deps, nodeId, req);
+  }
+
+  rebalance(req: RebalanceRequest): Promise<RebalanceResult> {
+    return rebalance(this.deps, req);
+  }
+
   async authenticateNode(nodeId: NodeId, secret: string): Promise<boolean> {
     const stored = await this.deps.stateStore.getNodeSecret(nodeId);
-    return stored !== undefined && secretMatches(stored, secret);
+    return stored !== undefined && secretMatches(stored, secret) && !(await this.isNodeRevoked(nodeId));
+  }
+
+  async isNodeRevoked(nodeId: NodeId): Promise<boolean> {
+    return (await this.deps.stateStore.getNodeRevocation(nodeId)) !== undefined;
+  }
+
+  async removeNode(nodeId: NodeId): Promise<{ evalIds: EvalId[] }> {
+    const { stateStore, clock, monitor } = this.deps;
+    const found = await stateStore.getNode(nodeId);
+    if (!found) throw new NotFoundError('node', nodeId);
+    const now = clock.now();
+    const node = found.value;
+    // Revoked, marked down and its work re-evaluated in one write: the scheduler replaces
+    // its allocations the same way as for a node that missed its heartbeats.
+    const evals = evalsForJobsOnNode(this.deps.cache, nodeId, 'node-update', now);
+    await this.commit([
+      { kind: 'nodeRevoked', value: { nodeId, revokedAt: now } },
+      { kind: 'node', value: { ...node, status: 'down', eligibility: 'ineligible', statusDescription: 'removed: its certificate is revoked', statusUpdatedAt: now }, expectedModRevision: found.modRevision },
+      ...evals.map((e): StateWrite => ({ kind: 'eval', value: e })),
+    ]);
+    monitor.forget(nodeId);
+    this.deps.logger.warn({ node: nodeId, name: node.name, evaluations: evals.length }, 'node removed: certificate revoked');
+    return { evalIds: evals.map((e) => e.id) };
   }
 
   async heartbeat(nodeId: NodeId, drivers?: Record<string, DriverHealth>): Promise<{ heartbeatTtlMs: number }> {
@@ -172,11 +214,14 @@ export class Cluster implements ControlPlane {
     const driversChanged = drivers !== undefined && JSON.stringify(drivers) !== JSON.stringify(node.drivers);
     if (node.status !== 'ready' || driversChanged) {
       const next = drivers ?? node.drivers;
+      const now = this.deps.clock.now();
+      const back = node.status !== 'ready' ? withStatus(node, 'ready', `heartbeat received (was ${node.status})`, now) : node;
       await this.commit([
         {
           kind: 'node',
-          value: { ...node, status: 'ready', drivers: next, statusDescription: driverSummary(next), statusUpdatedAt: this.deps.clock.now() },
+          value: { ...back, status: 'ready', drivers: next, statusDescription: driverSummary(next), statusUpdatedAt: now },
         },
+        ...returnEvals(this.deps.cache, node, now),
       ]);
       if (node.status !== 'ready') this.deps.logger.info({ node: nodeId }, 'node is back');
     }
@@ -252,6 +297,10 @@ export class Cluster implements ControlPlane {
     await this.deps.cache.waitFor(revision);
     return revision;
   }
+}
+
+function revokedError(nodeId: NodeId): KaruError {
+  return new KaruError('UNAUTHORIZED', `node ${nodeId} was removed from the cluster (karu node rm); join again with a token to come back as a new node`, { details: { revoked: true } });
 }
 
 function hashSecret(secret: string): string {

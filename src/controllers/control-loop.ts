@@ -5,6 +5,7 @@ import { seededRng } from '../lib/rng.js';
 import type { StateCache, StateStore } from '../store/state.js';
 import { BlockedEvals } from './blocked-evals.js';
 import { Cluster } from './cluster.js';
+import { Drainer, type DrainerOptions } from './drainer.js';
 import { GarbageCollector, type GcOptions } from './gc.js';
 import { NodeMonitor, type NodeMonitorOptions } from './node-monitor.js';
 import { PlanApplier } from './plan-applier.js';
@@ -16,6 +17,7 @@ export interface ControllersOptions {
   gc?: GcOptions;
   /** Evaluations scheduled at once (each job is only ever in one). Default 2. */
   schedulerWorkers?: number;
+  drainer?: DrainerOptions;
 }
 
 /**
@@ -29,6 +31,8 @@ export class Controllers {
   readonly queue: WorkQueue;
   readonly blocked: BlockedEvals;
   readonly gc: GarbageCollector;
+  /** Carries out drains and rebalances (drainer.ts). */
+  readonly drainer: Drainer;
   private unsubscribe: (() => void) | undefined;
 
   constructor(
@@ -48,6 +52,7 @@ export class Controllers {
     });
     this.blocked = new BlockedEvals(base);
     this.gc = new GarbageCollector(base, opts.gc);
+    this.drainer = new Drainer(base, opts.drainer);
   }
 
   start(): void {
@@ -62,6 +67,7 @@ export class Controllers {
     this.monitor.start();
     this.blocked.start();
     this.gc.start();
+    this.drainer.start();
   }
 
   async stop(): Promise<void> {
@@ -69,6 +75,8 @@ export class Controllers {
     this.monitor.stop();
     this.blocked.stop();
     this.gc.stop();
+    this.drainer.stop();
+    await this.drainer.idle();
     this.queue.stop();
     await this.queue.idle();
     this.cluster.close();

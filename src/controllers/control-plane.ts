@@ -4,6 +4,7 @@ import type { AllocStatus } from '../core/alloc.js';
 import type { DriverHealth, Node } from '../core/node.js';
 import type { Resources } from '../core/resources.js';
 import type { StateCache } from '../store/state.js';
+import type { DrainRequest, RebalanceRequest, RebalanceResult } from './node-admin.js';
 
 /**
  * What the API may ask of the control plane. Routes translate HTTP to these calls and
@@ -27,6 +28,13 @@ export interface ControlPlane {
   /** True when `secret` is the one issued to `nodeId`. */
   authenticateNode(nodeId: NodeId, secret: string): Promise<boolean>;
   heartbeat(nodeId: NodeId, drivers?: Record<string, DriverHealth>): Promise<{ heartbeatTtlMs: number }>;
+  /** True once the node was removed: its certificate and secret are refused from then on. */
+  isNodeRevoked(nodeId: NodeId): Promise<boolean>;
+  /**
+   * `karu node rm`: revokes the node (recorded in the store), marks it down and ineligible,
+   * and asks every job with allocations on it to be re-evaluated (they are replaced elsewhere).
+   */
+  removeNode(nodeId: NodeId): Promise<{ evalIds: EvalId[] }>;
   /** Applies what the agent observed; ignores updates for allocations not on that node. */
   updateAllocStatus(nodeId: NodeId, updates: AllocStatus[]): Promise<void>;
   /**
@@ -38,6 +46,13 @@ export interface ControlPlane {
   agentEndpoint(nodeId: NodeId): { url: string; token: string } | undefined;
   /** Resolves a full allocation id or a unique prefix of its short form. */
   resolveAllocId(idOrPrefix: string): AllocId | undefined;
+
+  /** Ineligible nodes keep their allocations but get no new ones. Refused while the node drains. */
+  setNodeEligibility(nodeId: NodeId, eligible: boolean): Promise<Node>;
+  /** Starts (or updates) a drain, or cancels it with `enable: false`; the drainer carries it out. */
+  drainNode(nodeId: NodeId, req: DrainRequest): Promise<Node>;
+  /** Plans moves that even out load and, unless `dryRun`, records them for the drainer. */
+  rebalance(req: RebalanceRequest): Promise<RebalanceResult>;
 }
 
 export interface NodeRegistration {

@@ -1,31 +1,53 @@
 import type { Node } from '../core/node.js';
 import type { NodeId } from '../core/ids.js';
-import type { Evaluation } from '../core/evaluation.js';
+import { newEvaluation } from './evals.js';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
 import type { StateCache, StateStore, StateWrite } from '../store/state.js';
-import { evalsForJobsOnNode } from './evals.js';
+import { lostAfterOnNode, transitionWrites } from './node-status.js';
+
+/** Defaults: a dead node's work is replaced within ~5 s (docs/design/failure.md). */
+export const NODE_MONITOR_DEFAULTS = Object.freeze({
+  /** Shortest heartbeat TTL, whatever the cluster size; agents beat at a third of it. */
+  minTtlMs: 2_000,
+  /** Heartbeats per second the server is willing to take; the TTL grows past minTtlMs to stay under it. */
+  maxHeartbeatsPerSecond: 50,
+  /** Extra time past the TTL before a node counts as disconnected (network jitter, a busy agent). */
+  graceMs: 1_000,
+});
 
 export interface NodeMonitorOptions {
-  /** Shortest heartbeat TTL, whatever the cluster size. Default 10 s. */
+  /** Shortest heartbeat TTL, whatever the cluster size. Default 2 s. */
   minTtlMs?: number;
   /**
    * Heartbeats per second the server is willing to take; the TTL grows with the node
    * count to stay under it (Nomad's approach). Default 50.
    */
   maxHeartbeatsPerSecond?: number;
-  /** Extra time past the TTL before a node counts as down (network jitter). Default 5 s. */
+  /** Extra time past the TTL before a node counts as disconnected. Default 1 s. */
   graceMs?: number;
 }
 
+/** A tick this much later than planned means this process stalled (GC, starved CPU), not the nodes. */
+const STALL_MS = 500;
+
 /**
- * Watches heartbeats. Deadlines live in memory on the leader (a heartbeat is not a
- * store write); a missed deadline marks the node `down` and asks every job with work
- * on it to be re-evaluated. After a server start every known node gets a fresh
- * deadline, so a restart never takes healthy nodes down.
+ * Watches heartbeats. Deadlines live in memory on the leader (a heartbeat is not a store
+ * write). A node that misses its deadline (TTL + grace since its last beat) becomes
+ * `disconnected`, or `down` at once when none of its allocations' groups waits for it
+ * (`disconnect.lostAfter` 0, the default). A disconnected node goes `down` once the
+ * longest `lostAfter` of its allocations has passed; in between, each job is re-evaluated
+ * when its own allocations' `lostAfter` runs out. Every change writes a node event and
+ * evaluations for the jobs on the node in one commit; the scheduler does the rest.
+ *
+ * After a server start every known node gets a fresh deadline, so a restart never takes
+ * healthy nodes down; and a tick that fires late (this process stalled) moves every
+ * deadline by the delay, since the heartbeats that arrived meanwhile are still queued.
  */
 export class NodeMonitor {
   private readonly deadlines = new Map<NodeId, number>();
+  /** Disconnected nodes → jobs already re-evaluated for their lostAfter expiry. */
+  private readonly disconnected = new Map<NodeId, Set<string>>();
   private cancelTick: (() => void) | undefined;
   private readonly opts: Required<NodeMonitorOptions>;
 
@@ -33,13 +55,18 @@ export class NodeMonitor {
     private readonly deps: { stateStore: StateStore; cache: StateCache; clock: Clock; logger: Logger },
     opts: NodeMonitorOptions = {},
   ) {
-    this.opts = { minTtlMs: opts.minTtlMs ?? 10_000, maxHeartbeatsPerSecond: opts.maxHeartbeatsPerSecond ?? 50, graceMs: opts.graceMs ?? 5_000 };
+    this.opts = {
+      minTtlMs: opts.minTtlMs ?? NODE_MONITOR_DEFAULTS.minTtlMs,
+      maxHeartbeatsPerSecond: opts.maxHeartbeatsPerSecond ?? NODE_MONITOR_DEFAULTS.maxHeartbeatsPerSecond,
+      graceMs: opts.graceMs ?? NODE_MONITOR_DEFAULTS.graceMs,
+    };
   }
 
   start(): void {
     const now = this.deps.clock.now();
     for (const node of this.deps.cache.nodes()) {
       if (node.status !== 'down') this.deadlines.set(node.id, now + this.ttlMs() + this.opts.graceMs);
+      if (node.status === 'disconnected') this.disconnected.set(node.id, new Set());
     }
     this.scheduleTick();
   }
@@ -55,20 +82,30 @@ export class NodeMonitor {
     return Math.max(this.opts.minTtlMs, Math.ceil((nodes / this.opts.maxHeartbeatsPerSecond) * 1000));
   }
 
-  /** Records a heartbeat; returns the node as it should now be (ready), for the caller to write when it changed. */
+  /** Records a heartbeat; returns the TTL the node must beat within. */
   beat(nodeId: NodeId): number {
     const ttl = this.ttlMs();
     this.deadlines.set(nodeId, this.deps.clock.now() + ttl + this.opts.graceMs);
+    this.disconnected.delete(nodeId);
     return ttl;
   }
 
   forget(nodeId: NodeId): void {
     this.deadlines.delete(nodeId);
+    this.disconnected.delete(nodeId);
+  }
+
+  /** How often deadlines are checked: a quarter of the TTL, between 100 ms and 1 s. */
+  private intervalMs(): number {
+    return Math.min(1_000, Math.max(100, this.opts.minTtlMs / 4));
   }
 
   private scheduleTick(): void {
-    const interval = Math.min(1_000, Math.max(100, this.opts.minTtlMs / 4));
+    const interval = this.intervalMs();
+    const due = this.deps.clock.now() + interval;
     this.cancelTick = this.deps.clock.setTimer(interval, () => {
+      const late = this.deps.clock.now() - due;
+      if (late > STALL_MS) this.forgive(late);
       void this.tick()
         .catch((err) => this.deps.logger.warn({ err }, 'node monitor tick failed'))
         .finally(() => {
@@ -77,27 +114,61 @@ export class NodeMonitor {
     });
   }
 
-  /** Marks every node whose deadline passed as down. Exposed for tests. */
+  /** This process did not run for `ms`: nobody could have heartbeat to it, so nobody is to blame. */
+  private forgive(ms: number): void {
+    for (const [id, deadline] of this.deadlines) this.deadlines.set(id, deadline + ms);
+    this.deps.logger.warn({ stalledMs: ms }, 'node monitor ran late (server stalled): heartbeat deadlines extended');
+  }
+
+  /** Marks nodes past their deadline disconnected or down, and expires disconnected ones. Exposed for tests. */
   async tick(): Promise<void> {
     const now = this.deps.clock.now();
-    const expired: Node[] = [];
+    const { cache, stateStore, logger } = this.deps;
     for (const [id, deadline] of this.deadlines) {
       if (deadline > now) continue;
       this.deadlines.delete(id);
-      const node = this.deps.cache.node(id);
-      if (node && node.status !== 'down') expired.push(node);
+      const node = cache.node(id);
+      if (!node || node.status === 'down' || node.status === 'disconnected') continue;
+      const waits = Math.max(0, ...lostAfterOnNode(cache, node).map((d) => d.lostAfterMs));
+      const missed = `missed heartbeats (TTL ${this.ttlMs()} ms + grace ${this.opts.graceMs} ms)`;
+      if (waits === 0) {
+        await stateStore.commit(transitionWrites(cache, node, 'down', `${missed}: down`, now));
+        logger.warn({ node: node.id, name: node.name }, 'node missed its heartbeats: marked down');
+      } else {
+        await stateStore.commit(transitionWrites(cache, node, 'disconnected', `${missed}: disconnected, down after ${waits} ms unless it returns`, now));
+        this.disconnected.set(node.id, new Set());
+        logger.warn({ node: node.id, name: node.name, downAfterMs: waits }, 'node missed its heartbeats: marked disconnected');
+      }
     }
-    for (const node of expired) {
-      const writes: StateWrite[] = [
-        {
-          kind: 'node',
-          value: { ...node, status: 'down', statusDescription: 'missed heartbeats', statusUpdatedAt: now },
-        },
-      ];
-      const evals: Evaluation[] = evalsForJobsOnNode(this.deps.cache, node.id, 'node-update', now);
-      for (const e of evals) writes.push({ kind: 'eval', value: e });
-      await this.deps.stateStore.commit(writes);
-      this.deps.logger.warn({ node: node.id, name: node.name, evaluations: evals.length }, 'node missed its heartbeats: marked down');
+    for (const [id, evaluated] of this.disconnected) {
+      const node = cache.node(id);
+      if (!node || node.status !== 'disconnected') {
+        this.disconnected.delete(id);
+        continue;
+      }
+      await this.expire(node, evaluated, now);
     }
+  }
+
+  /** A disconnected node: re-evaluate jobs whose lostAfter passed; down once all have. */
+  private async expire(node: Node, evaluated: Set<string>, now: number): Promise<void> {
+    const { cache, stateStore, logger } = this.deps;
+    const since = node.disconnectedAt ?? node.statusUpdatedAt;
+    const deadlines = lostAfterOnNode(cache, node);
+    const longest = Math.max(0, ...deadlines.map((d) => d.lostAfterMs));
+    if (now >= since + longest) {
+      this.disconnected.delete(node.id);
+      await stateStore.commit(transitionWrites(cache, node, 'down', `disconnected for ${now - since} ms, longer than any allocation waits: down`, now));
+      logger.warn({ node: node.id, name: node.name }, 'disconnected node marked down');
+      return;
+    }
+    const writes: StateWrite[] = [];
+    for (const d of deadlines) {
+      const key = `${d.namespace}/${d.jobName}`;
+      if (now < since + d.lostAfterMs || evaluated.has(key)) continue;
+      evaluated.add(key);
+      writes.push({ kind: 'eval', value: newEvaluation(d.namespace, d.jobName, 'node-update', now, { nodeId: node.id }) });
+    }
+    if (writes.length > 0) await stateStore.commit(writes);
   }
 }

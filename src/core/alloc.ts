@@ -25,11 +25,35 @@ export interface Allocation {
   previousAllocId?: AllocId;
   /** Replacements placed in this chain, for the reschedule policy: times they were made. */
   rescheduleTimes: number[];
+  /** Set by the drainer or a rebalance, read by the scheduler: move this allocation make-before-break. */
+  migrate?: MigrateRequest;
   createdAt: number;
   modifiedAt: number;
 }
 
 export type DesiredStatus = 'run' | 'stop';
+
+/**
+ * A request to move an allocation to another node (drain, rebalance). The scheduler
+ * places a replacement (same index, `previousAllocId` = this one) and stops this one only
+ * once the replacement runs, unless `force` (a drain deadline passed).
+ */
+export interface MigrateRequest {
+  reason: 'drain' | 'rebalance';
+  requestedAt: number;
+  /** False while the move waits its turn (rebalance moves beyond max-parallel): the scheduler ignores it. */
+  started: boolean;
+  /** Stop now, without waiting for the replacement. */
+  force?: boolean;
+  /** Where the replacement must go (rebalance); absent: wherever the scheduler ranks best. */
+  targetNodeId?: NodeId;
+  /** Rebalance: the request this move belongs to and how many of its moves may run at once. */
+  batch?: { id: string; maxParallel: number };
+  /** The evaluation written when the move started: once it is done without a replacement, the move failed. */
+  evalId?: EvalId;
+  /** One line for people: "node n1 is draining", "rebalance: n1 → n2". */
+  why: string;
+}
 
 export interface AllocatedPort {
   task: string;

@@ -29,6 +29,8 @@ export type EvalTrigger =
   | 'alloc-failure'
   | 'alloc-stop'
   | 'retry-blocked'
+  | 'node-drain'
+  | 'rebalance'
   | 'manual';
 
 /** pending → complete | blocked | failed; blocked → cancelled when a newer eval supersedes it. */

@@ -6,6 +6,7 @@ export * from './errors.js';
 export * from './ids.js';
 export * from './resources.js';
 export * from './job.js';
+export * from './disconnect.js';
 export * from './node.js';
 export * from './alloc.js';
 export * from './evaluation.js';

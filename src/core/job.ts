@@ -1,3 +1,4 @@
+import type { DisconnectPolicy } from './disconnect.js';
 import type { Resources } from './resources.js';
 
 /** What the user asked for. Produced by src/spec from a job file; trusted from then on. */
@@ -29,7 +30,33 @@ export interface Group {
   constraints: Constraint[];
   restart: RestartPolicy;
   reschedule: ReschedulePolicy;
+  /** While the node is cut off from the server; absent = DISCONNECT_DEFAULTS (core/disconnect.ts). */
+  disconnect?: DisconnectPolicy;
   tasks: Task[];
+  /** How allocations move off a draining node or in a rebalance; absent: MIGRATE_DEFAULTS. */
+  migrate?: MigratePolicy;
+}
+
+/**
+ * Make-before-break moves (drain, rebalance): at most `maxParallel` allocations of the
+ * group are being moved at once, and an old allocation is stopped only once its
+ * replacement has run for `minHealthyTimeMs` (healthy, once health checks exist).
+ */
+export interface MigratePolicy {
+  maxParallel: number;
+  minHealthyTimeMs: number;
+}
+
+export const MIGRATE_DEFAULTS: Readonly<MigratePolicy> = { maxParallel: 1, minHealthyTimeMs: 0 };
+
+/** The group's migrate policy, defaults filled in. */
+export const migratePolicy = (group: Group): MigratePolicy => group.migrate ?? { ...MIGRATE_DEFAULTS };
+
+/** Host paths the group's tasks bind-mount: data that lives on one node, so its allocations cannot move. */
+export function hostPathsOf(group: Group): string[] {
+  const out: string[] = [];
+  for (const t of group.tasks) for (const m of t.mounts ?? []) if (!out.includes(m.source)) out.push(m.source);
+  return out;
 }
 
 /** What the agent does when a task exits, on the same node. */
@@ -61,6 +88,15 @@ export interface Task {
   ports: PortSpec[];
   /** Grace period between SIGTERM and SIGKILL on stop. */
   killTimeoutMs: number;
+  /** Host directories bind-mounted into the container: they make the allocation node-local. */
+  mounts?: Mount[];
+}
+
+/** A host bind mount; both paths absolute. */
+export interface Mount {
+  source: string;
+  target: string;
+  readOnly: boolean;
 }
 
 /** A port the task listens on. With `static`, that host port; without, one the scheduler picks. */

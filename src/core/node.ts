@@ -14,6 +14,10 @@ export interface Node {
   statusDescription: string;
   eligibility: 'eligible' | 'ineligible';
   drain: boolean;
+  /** While `drain`: how the drain runs (the drainer controller acts on it). */
+  drainStrategy?: DrainStrategy;
+  /** How the last drain ended, for `karu node status`. */
+  lastDrain?: { completedAt: number; message: string };
   /** Total resources the node offers to allocations (after the agent's reservation). */
   resources: Resources;
   /** Fingerprinted facts: `os.name`, `kernel.version`, `cpu.cores`, `docker.version`… */
@@ -27,6 +31,33 @@ export interface Node {
   portRange: { min: number; max: number };
   registeredAt: number;
   statusUpdatedAt: number;
+  /** When the node last missed its heartbeats; meaningful while `status` is `disconnected`. */
+  disconnectedAt?: number;
+  /** Status changes, most recent last, capped at MAX_NODE_EVENTS (oldest dropped). */
+  events?: NodeEvent[];
+}
+
+/** One change of a node's status, with why. */
+export interface NodeEvent {
+  time: number;
+  status: NodeStatus;
+  message: string;
+}
+
+export const MAX_NODE_EVENTS = 10;
+
+/** `events` with one more, capped: the node's history for `karu node status`. */
+export function withNodeEvent(events: readonly NodeEvent[] | undefined, event: NodeEvent): NodeEvent[] {
+  return [...(events ?? []), event].slice(-MAX_NODE_EVENTS);
+}
+
+/** A drain in progress: allocations move off the node until none is left or the deadline passes. */
+export interface DrainStrategy {
+  startedAt: number;
+  /** When whatever is left is stopped at once (replacements placed without waiting). */
+  deadlineAt: number;
+  /** Leave system jobs' allocations in place (there are no system jobs yet: kept for the API). */
+  ignoreSystem: boolean;
 }
 
 export type NodeStatus = 'initializing' | 'ready' | 'disconnected' | 'down';

@@ -59,6 +59,8 @@ export interface TaskSpec {
   env: Record<string, string>;
   resources: Resources;
   ports: { host: number; to: number; protocol?: 'tcp' | 'udp' }[];
+  /** Host bind mounts (absolute paths, validated by the job spec). */
+  mounts?: { source: string; target: string; readOnly: boolean }[];
 }
 
 export interface TaskHandle {

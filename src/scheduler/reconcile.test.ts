@@ -42,10 +42,10 @@ describe('reconcile: lost nodes', () => {
     assert.equal(plan.place[0]!.nodeId, up.id);
   });
 
-  it('keeps allocations on a disconnected node for now', () => {
-    const away = aNode({ status: 'disconnected' });
+  it('keeps allocations on a disconnected node for now (policy: wait, do not replace)', () => {
+    const away = aNode({ status: 'disconnected', disconnectedAt: T0 });
     const up = aNode();
-    const job = aJob();
+    const job = aJob({ group: { disconnect: { lostAfterMs: HOUR, replace: false, stopOnClientAfterMs: null, reconcile: 'best_score' } } });
     const a = anAlloc({ job, node: away });
     const plan = run(aState({ nodes: [away, up], jobs: [job], allocs: [a] }), job);
     assert.deepEqual([plan.place, plan.stop, plan.markLost], [[], [], []]);

@@ -4,6 +4,8 @@ import type { AllocId, NodeId } from '../core/ids.js';
 import type { Group, Job, ReschedulePolicy, Task } from '../core/job.js';
 import type { Node } from '../core/node.js';
 import { constraintHolds } from './constraints.js';
+import { splitDisconnected, survivorOrder } from './disconnect.js';
+import { splitMigrating } from './migrate.js';
 import type { SchedulerState } from './types.js';
 
 /**
@@ -18,7 +20,7 @@ import type { SchedulerState } from './types.js';
  */
 
 /** Why a replacement or new allocation is needed. */
-export type PlacementKind = 'new' | 'lost' | 'reschedule' | 'replace-complete' | 'update';
+export type PlacementKind = 'new' | 'lost' | 'reschedule' | 'replace-complete' | 'update' | 'migrate';
 
 export interface PlacementRequest {
   group: Group;
@@ -29,6 +31,8 @@ export interface PlacementRequest {
   rescheduleTimes: number[];
   /** Where the replaced allocation failed: ranked down so the replacement goes elsewhere. */
   avoidNodeId?: NodeId;
+  /** The only node the replacement may go to (a rebalance move); unplaceable there: not placed, not a failure. */
+  targetNodeId?: NodeId;
 }
 
 export interface StopRequest {
@@ -133,13 +137,24 @@ function reconcileGroup(
   state: SchedulerState,
   job: Job,
   group: Group,
-  allocs: readonly AllocView[],
+  all: readonly AllocView[],
   replaced: ReadonlySet<AllocId>,
   now: number,
   out: GroupBuckets,
 ): void {
   const slots = new Map<number, Slot>();
   let updateBudget = destructiveUpdateBudget(job);
+  // 0. Allocations on disconnected nodes follow the group's disconnect policy (disconnect.ts).
+  const cut = splitDisconnected(state, group, all, now);
+  // 0b. Allocations being moved (drain, rebalance) are replaced before they stop (migrate.ts).
+  const moving = splitMigrating(state, group, cut.regular, now);
+  const allocs = moving.regular;
+  out.stop.push(...moving.stop);
+  out.keep.push(...moving.aside);
+  out.stop.push(...cut.stop);
+  out.lost.push(...cut.lost);
+  out.keep.push(...cut.aside);
+  const survivor = survivorOrder(state, job, group, replaced);
 
   // 1. Allocations that hold an index. Finished batch work of an older version is history:
   //    it neither counts nor is touched, so a new version of a batch job runs again.
@@ -153,13 +168,18 @@ function reconcileGroup(
   }
 
   for (const list of holders.values()) {
-    list.sort((x, y) => preference(x, job) - preference(y, job) || y.createdAt - x.createdAt);
+    list.sort((x, y) => preference(x, job) - preference(y, job) || survivor(x, y));
     const [primary, ...dupes] = list as [AllocView, ...AllocView[]];
     for (const d of dupes) {
       out.stop.push({ alloc: d, reason: STOP_REASONS.duplicate });
       if (nodeLost(state, d)) out.lost.push(d);
     }
     slots.set(primary.index, classify(state, job, group, primary, now, () => updateBudget-- > 0));
+  }
+  for (const s of cut.slots) slots.set(s.index, s);
+  for (const s of moving.slots) {
+    if (!slots.has(s.index)) slots.set(s.index, s);
+    else out.keep.push(s.alloc); // a disconnected claimant holds it: keep running, move later
   }
 
   // 2. Indexes left to a failed allocation that was stopped and never replaced: they stay
@@ -265,9 +285,9 @@ function classify(state: SchedulerState, job: Job, group: Group, a: AllocView, n
 }
 
 /**
- * Seam for the disconnect policy: what to do with an allocation whose node stopped
- * heartbeating but is not yet declared down. v1 keeps it (the node may come back);
- * the cluster work will add `disconnect.lostAfterMs` / replace-while-disconnected.
+ * An allocation on a disconnected node that reached `classify`: the disconnect policy
+ * (disconnect.ts, step 0 of reconcileGroup) takes every live one first, so this is only
+ * a safe fallback: keep it, the node may come back.
  */
 function onDisconnectedNode(_alloc: AllocView): boolean {
   return true;
@@ -343,6 +363,7 @@ function taskDiffers(a: Task, b: Task): boolean {
     !sameRecord(a.env, b.env) ||
     a.resources.cpuMhz !== b.resources.cpuMhz ||
     a.resources.memoryMb !== b.resources.memoryMb ||
+    JSON.stringify(a.mounts ?? []) !== JSON.stringify(b.mounts ?? []) ||
     !sameList(a.ports.map(portKey).sort(), b.ports.map(portKey).sort())
   );
 }

@@ -78,7 +78,9 @@ function placeGroup(
     const tally = nodeTally.clone();
     let best: { node: Node; score: number } | undefined;
     let scored = 0;
-    for (const node of candidates) {
+    // A rebalance move names its node: there or nowhere (the drainer drops a move that cannot be placed).
+    const pool = req.targetNodeId === undefined ? candidates : candidates.filter((n) => n.id === req.targetNodeId);
+    for (const node of pool) {
       const u = usage.of(node.id);
       if (!passes(CAPACITY_FILTERS, node, ask, u, tally)) continue;
       const score = scoreNode({
@@ -94,6 +96,7 @@ function placeGroup(
       if (best === undefined || score > best.score) best = { node, score };
       if (++scored >= limit) break;
     }
+    if (best === undefined && req.targetNodeId !== undefined) continue;
     if (best === undefined) {
       // The rest of the group asks the same of the same nodes: it cannot fit either.
       plan.failures[group.name] = placementFailure(requests.length - i, nodes.length, available, tally);

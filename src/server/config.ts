@@ -10,12 +10,24 @@ export const serverConfigSchema = z
     listen: z.string().default('127.0.0.1:4646'),
     /** pino level. Default info (or KARU_LOG_LEVEL). */
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
-    /** Shortest heartbeat TTL given to agents. Default 10 s. */
-    heartbeatTtlMs: z.number().int().positive().default(10_000),
-    /** Past the TTL before a node is marked down. Default 5 s. */
-    heartbeatGraceMs: z.number().int().nonnegative().default(5_000),
+    /**
+     * Shortest heartbeat TTL given to agents (they beat at a third of it). Default 2 s:
+     * with the grace, a dead node is noticed within 3 s (docs/design/failure.md).
+     */
+    heartbeatTtlMs: z.number().int().min(100).default(2_000),
+    /** Past the TTL before a node is marked disconnected (or down). Default 1 s. */
+    heartbeatGraceMs: z.number().int().nonnegative().default(1_000),
+    /** Heartbeats per second the server takes at most: the TTL grows with the node count past it. Default 50. */
+    maxHeartbeatsPerSecond: z.number().positive().default(50),
     /** Concurrent scheduler workers. Default 2. */
     schedulerWorkers: z.number().int().min(1).max(64).default(2),
+    /**
+     * Serve HTTPS with the cluster CA and require node certificates on agent routes.
+     * Default false here (`karu dev` stays plain HTTP on loopback); `karu server` turns it on.
+     */
+    tls: z.boolean().default(false),
+    /** Extra names/addresses agents dial the server on (server certificate SANs; the first is the join URL's host). Default none. */
+    advertise: z.array(z.string().min(1)).default([]),
   })
   .strict();
 

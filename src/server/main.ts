@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { createServer as createHttpsServer } from 'node:https';
 import { serve } from '@hono/node-server';
 import { createApi } from '../api/index.js';
 import { Controllers } from '../controllers/index.js';
@@ -9,12 +10,16 @@ import { systemClock, type Clock } from '../lib/clock.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { openSqliteStore } from '../store/sqlite/sqlite-store.js';
 import { createStateStore, openStateCache, type Store } from '../store/index.js';
+import { createTlsFetch } from '../pki/tls.js';
 import { resolveServerConfig, type ServerConfigInput } from './config.js';
+import { advertiseHost, openClusterPki } from './tls-setup.js';
 
 export interface RunningServer {
   /** Base URL of the API, e.g. http://127.0.0.1:4646 */
   url: string;
   controllers: Controllers;
+  /** With TLS: what `karu server` prints. The token and command follow rotations. */
+  tls?: { caPem: string; caFingerprint: string; readonly joinToken: string; readonly joinCommand: string };
   stop(): Promise<void>;
 }
 
@@ -34,16 +39,31 @@ export async function startServer(input: ServerConfigInput, deps: { clock?: Cloc
   const controllers = new Controllers(
     { stateStore, cache, clock, logger, serverToken: loadServerToken(config.dataDir) },
     {
-      nodeMonitor: { minTtlMs: config.heartbeatTtlMs, graceMs: config.heartbeatGraceMs },
+      nodeMonitor: { minTtlMs: config.heartbeatTtlMs, graceMs: config.heartbeatGraceMs, maxHeartbeatsPerSecond: config.maxHeartbeatsPerSecond },
       schedulerWorkers: config.schedulerWorkers,
     },
   );
   controllers.start();
   const stopCompactor = startCompactor(store, clock, logger);
 
-  const app = createApi({ controlPlane: controllers.cluster, logger });
+  // With TLS: HTTPS for everyone, client certificates asked for but optional at the TLS
+  // layer (users and joining agents have none); agent routes then require a node's.
+  let joinUrl = '';
+  const pki = config.tls ? await openClusterPki(config, store, clock, logger, () => joinUrl) : undefined;
+  const agentFetch = pki && createTlsFetch({ caPem: pki.ca.certPem, certPem: pki.serverCert.certPem, keyPem: pki.serverCert.keyPem }, 'node');
+  const app = createApi({ controlPlane: controllers.cluster, logger, ...(pki && agentFetch ? { pki, fetchAgent: agentFetch.fetch } : {}) });
   const httpServer = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () => resolve(s));
+    const listen = { fetch: app.fetch, hostname: config.host, port: config.port };
+    const s = pki
+      ? serve(
+          {
+            ...listen,
+            createServer: createHttpsServer,
+            serverOptions: { key: pki.serverCert.keyPem, cert: pki.serverCert.certPem + pki.ca.certPem, ca: [pki.ca.certPem], requestCert: true, rejectUnauthorized: false },
+          },
+          () => resolve(s),
+        )
+      : serve(listen, () => resolve(s));
     s.once('error', reject);
   });
   // Blocking queries hold requests for up to a minute: don't let Node cut them at 5 s idle.
@@ -52,13 +72,29 @@ export async function startServer(input: ServerConfigInput, deps: { clock?: Cloc
   srv.keepAliveTimeout = 65_000;
   const addr = httpServer.address() as AddressInfo;
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-  const url = `http://${host}:${addr.port}`;
-  logger.info({ url, dataDir: config.dataDir }, 'karu server listening');
+  const url = `${pki ? 'https' : 'http'}://${host}:${addr.port}`;
+  const advertised = advertiseHost(config);
+  joinUrl = `https://${advertised.includes(':') ? `[${advertised}]` : advertised}:${addr.port}`;
+  logger.info({ url, dataDir: config.dataDir, ...(pki ? { caFingerprint: pki.caFingerprint } : {}) }, 'karu server listening');
 
   let stopped = false;
   return {
     url,
     controllers,
+    ...(pki
+      ? {
+          tls: {
+            caPem: pki.ca.certPem,
+            caFingerprint: pki.caFingerprint,
+            get joinToken() {
+              return pki.joinToken;
+            },
+            get joinCommand() {
+              return pki.joinCommand;
+            },
+          },
+        }
+      : {}),
     async stop() {
       if (stopped) return;
       stopped = true;
@@ -68,6 +104,7 @@ export async function startServer(input: ServerConfigInput, deps: { clock?: Cloc
         httpServer.close(() => resolve());
         (httpServer as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
       });
+      await agentFetch?.close();
       cache.close();
       await store.close();
       logger.info('karu server stopped');

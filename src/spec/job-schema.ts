@@ -15,12 +15,16 @@ import type {
   Group,
   Job,
   JobType,
+  MigratePolicy,
+  Mount,
   PortSpec,
   ReschedulePolicy,
   RestartPolicy,
   Task,
 } from '../core/job.js';
 import type { Resources } from '../core/resources.js';
+import { DISCONNECT_DEFAULTS, DISCONNECT_RECONCILE_OPTIONS, type DisconnectPolicy } from '../core/disconnect.js';
+import { MIGRATE_DEFAULTS } from '../core/job.js';
 import { mustBe, mustBeOneOf, show } from './messages.js';
 import { DURATION_HELP, DURATION_PATTERN, MEMORY_HELP, MEMORY_PATTERN, formatDurationMs, parseDurationMs, parseMemoryMb } from './units.js';
 
@@ -202,6 +206,21 @@ const resourcesSchema = z
 
 const ENV_NAME = /^[^=\0]+$/;
 
+const ABSOLUTE_HELP = "an absolute path, e.g. '/srv/data' (no '..' parts)";
+const absolutePath = () =>
+  z
+    .string(mustBe(ABSOLUTE_HELP))
+    .refine((p) => p.startsWith('/') && !p.split('/').includes('..') && !p.includes('\0') && !p.includes(':'), mustBe(ABSOLUTE_HELP));
+
+const mountSchema = z
+  .strictObject({
+    source: absolutePath().describe('Directory (or file) on the node to mount.'),
+    target: absolutePath().describe('Where it appears inside the container.'),
+    readOnly: z.boolean(mustBe('true or false')).default(false).describe('Mount read-only. Default false.'),
+  })
+  .transform((m): Mount => ({ source: m.source, target: m.target, readOnly: m.readOnly }))
+  .describe('A host bind mount. It ties the allocation to its node: a drain reports it as not movable and a rebalance leaves it where it is.');
+
 const taskSchema = z
   .strictObject({
     name: dnsLabel().describe('Task name, unique within its group (a DNS label).'),
@@ -227,6 +246,7 @@ const taskSchema = z
     killTimeout: duration
       .optional()
       .describe(`Time between SIGTERM and SIGKILL when the task is stopped: ${DURATION_HELP}. Default ${formatDurationMs(DEFAULT_KILL_TIMEOUT_MS)}.`),
+    mounts: z.array(mountSchema, mustBe('a list of mounts ({source, target, readOnly})')).optional().describe('Host paths bind-mounted into the container (node-local data).'),
   })
   .transform((t): Task => {
     const task: Task = {
@@ -239,6 +259,7 @@ const taskSchema = z
       killTimeoutMs: t.killTimeout ?? DEFAULT_KILL_TIMEOUT_MS,
     };
     if (t.command !== undefined) task.command = t.command;
+    if (t.mounts !== undefined && t.mounts.length > 0) task.mounts = t.mounts;
     return task;
   })
   .describe('One container.');
@@ -271,6 +292,48 @@ const rescheduleSchema = z
       `service ${describeReschedule(RESCHEDULE_DEFAULTS.service)}; batch ${describeReschedule(RESCHEDULE_DEFAULTS.batch)}.`,
   );
 
+const migrateSchema = z
+  .strictObject({
+    maxParallel: intIn(1).optional().describe(`Allocations of the group moved at once. Default ${MIGRATE_DEFAULTS.maxParallel}.`),
+    minHealthyTime: duration
+      .optional()
+      .describe(`How long a replacement must run before the allocation it replaces is stopped: ${DURATION_HELP}. Default ${formatDurationMs(MIGRATE_DEFAULTS.minHealthyTimeMs)}.`),
+  })
+  .transform((m): MigratePolicy => ({ maxParallel: m.maxParallel ?? MIGRATE_DEFAULTS.maxParallel, minHealthyTimeMs: m.minHealthyTime ?? MIGRATE_DEFAULTS.minHealthyTimeMs }))
+  .describe('How allocations move off a draining node or in a rebalance: make-before-break, at most maxParallel at a time.');
+
+const disconnectSchema = z
+  .strictObject({
+    lostAfter: duration
+      .optional()
+      .describe(
+        `How long an allocation on a node that missed its heartbeats counts as disconnected (it may come back) before it is lost and replaced for good: ${DURATION_HELP}. ` +
+          `Default ${formatDurationMs(DISCONNECT_DEFAULTS.lostAfterMs)}: lost as soon as the heartbeat TTL passes.`,
+      ),
+    replace: z
+      .boolean(mustBe('true or false'))
+      .optional()
+      .describe(`Start a replacement while the original is only disconnected. Default ${DISCONNECT_DEFAULTS.replace}.`),
+    stopOnClientAfter: z
+      .union([duration, z.null()], mustBe(`${DURATION_HELP}, or null`))
+      .optional()
+      .describe(`The agent stops the allocation itself after being cut off from the server this long: ${DURATION_HELP}. Default null: keep running.`),
+    reconcile: z
+      .enum(DISCONNECT_RECONCILE_OPTIONS, mustBeOneOf(DISCONNECT_RECONCILE_OPTIONS))
+      .optional()
+      .describe(
+        `When the node returns and the original and its replacement both run, which stays: 'keep_original', 'keep_replacement', or 'best_score' ` +
+          `(a running copy first, then the better node score, ties to the original). Default '${DISCONNECT_DEFAULTS.reconcile}'.`,
+      ),
+  })
+  .transform((d): DisconnectPolicy => ({
+    lostAfterMs: d.lostAfter ?? DISCONNECT_DEFAULTS.lostAfterMs,
+    replace: d.replace ?? DISCONNECT_DEFAULTS.replace,
+    stopOnClientAfterMs: d.stopOnClientAfter ?? DISCONNECT_DEFAULTS.stopOnClientAfterMs,
+    reconcile: d.reconcile ?? DISCONNECT_DEFAULTS.reconcile,
+  }))
+  .describe("While the group's node is cut off from the server (as Nomad's disconnect block). Fields left out take the defaults.");
+
 const groupSchema = z
   .strictObject({
     name: dnsLabel().describe('Group name, unique within the job (a DNS label).'),
@@ -278,6 +341,8 @@ const groupSchema = z
     constraints: constraints().describe('Rules a node must satisfy to run this group, on top of the job\'s.'),
     restart: restartSchema.optional(),
     reschedule: rescheduleSchema.optional(),
+    disconnect: disconnectSchema.optional(),
+    migrate: migrateSchema.optional(),
     tasks: z
       .array(taskSchema, mustBe('a list of tasks'))
       .min(1, mustBe('a list of at least one task'))
@@ -338,7 +403,10 @@ export const jobFileSchema = z
       const reschedule: ReschedulePolicy = { ...RESCHEDULE_DEFAULTS[f.type] };
       if (g.reschedule?.attempts !== undefined) reschedule.attempts = g.reschedule.attempts;
       if (g.reschedule?.interval !== undefined) reschedule.intervalMs = g.reschedule.interval;
-      return { name: g.name, count: g.count, constraints: g.constraints, restart, reschedule, tasks: g.tasks };
+      const group: Group = { name: g.name, count: g.count, constraints: g.constraints, restart, reschedule, tasks: g.tasks };
+      if (g.disconnect !== undefined) group.disconnect = g.disconnect;
+      if (g.migrate !== undefined) group.migrate = g.migrate;
+      return group;
     });
     return {
       namespace: f.namespace,

@@ -31,7 +31,7 @@ describe('jobJsonSchema', () => {
     assert.deepEqual(group.required, ['name', 'tasks']);
     const task = ((group.properties as Record<string, Record<string, unknown>>).tasks?.items ?? {}) as Record<string, unknown>;
     const taskProps = task.properties as Record<string, Record<string, unknown>>;
-    assert.deepEqual(Object.keys(taskProps), ['name', 'image', 'command', 'args', 'env', 'resources', 'ports', 'killTimeout']);
+    assert.deepEqual(Object.keys(taskProps), ['name', 'image', 'command', 'args', 'env', 'resources', 'ports', 'killTimeout', 'mounts']);
     assert.equal(task.additionalProperties, false);
     assert.match(String(taskProps.killTimeout?.description), /Default 10s/);
     const duration = deref(schema, taskProps.killTimeout);

@@ -264,7 +264,7 @@ describe('parseJobFile: problems are located and explained', () => {
     expectIssue(withTask('        imagee: karu/hello:1\n'), {
       path: 'groups[0].tasks[0].imagee',
       location: 'job.yaml:6:9',
-      says: ["unknown field 'imagee' (allowed: name, image, command, args, env, resources, ports, killTimeout) — did you mean 'image'?"],
+      says: ["unknown field 'imagee' (allowed: name, image, command, args, env, resources, ports, killTimeout, mounts) — did you mean 'image'?"],
     });
     expectIssue(withTask('        image: i\n        kill_timeout: 5s\n'), {
       path: 'groups[0].tasks[0].kill_timeout',
@@ -423,7 +423,7 @@ describe('parseJobFile: problems are located and explained', () => {
       assert.deepEqual(e.message.split('\n'), [
         'all.yaml:4:12: groups[0].count: must be an integer ≥ 0, got -1',
         "all.yaml:6:9: groups[0].tasks[0].image: is required: a container image reference, e.g. 'karu/hello:1'",
-        "all.yaml:7:9: groups[0].tasks[0].imagee: unknown field 'imagee' (allowed: name, image, command, args, env, resources, ports, killTimeout) — did you mean 'image'?",
+        "all.yaml:7:9: groups[0].tasks[0].imagee: unknown field 'imagee' (allowed: name, image, command, args, env, resources, ports, killTimeout, mounts) — did you mean 'image'?",
       ]);
     }
   });

@@ -4,7 +4,7 @@ import type { Job } from '../core/job.js';
 import type { Node } from '../core/node.js';
 import type { Allocation, AllocStatus } from '../core/alloc.js';
 import type { Evaluation } from '../core/evaluation.js';
-import { keys, type StateDelete, type StateStore, type StateWrite, type Versioned } from './state.js';
+import { keys, type NodeRevocation, type StateDelete, type StateStore, type StateWrite, type Versioned } from './state.js';
 import type { Compare, Store, TxnOp } from './store.js';
 
 /**
@@ -28,6 +28,9 @@ export function createStateStore(store: Store): StateStore {
     getNode: (id: NodeId) => getJson<Node>(keys.node(id)),
     async getNodeSecret(id: NodeId) {
       return (await getJson<string>(keys.nodeSecret(id)))?.value;
+    },
+    async getNodeRevocation(id: NodeId) {
+      return (await getJson<NodeRevocation>(keys.nodeRevoked(id)))?.value;
     },
     getAlloc: (id: AllocId) => getJson<Allocation>(keys.alloc(id)),
     getAllocStatus: (id: AllocId) => getJson<AllocStatus>(keys.allocStatus(id)),
@@ -72,6 +75,8 @@ export function writeKey(w: StateWrite): string {
       return keys.node(w.value.id);
     case 'nodeSecret':
       return keys.nodeSecret(w.nodeId);
+    case 'nodeRevoked':
+      return keys.nodeRevoked(w.value.nodeId);
     case 'eval':
       return keys.eval(w.value.id);
   }

@@ -14,6 +14,9 @@ import type { Evaluation } from '../core/evaluation.js';
  *   /nodes/{nodeId}                    Node
  *   /node-secrets/{nodeId}             hash of the node's secret
  *   /evals/{evalId}                    Evaluation
+ *   /pki/ca                            the cluster CA: certificate and private key (PEM)
+ *   /pki/join-tokens/{id}              the current join token(s)
+ *   /pki/revoked/{nodeId}              NodeRevocation: the node was removed; its certificate is refused
  */
 export const keys = {
   job: (ns: string, name: string) => `/jobs/${ns}/${name}`,
@@ -24,6 +27,9 @@ export const keys = {
   node: (id: NodeId) => `/nodes/${id}`,
   nodeSecret: (id: NodeId) => `/node-secrets/${id}`,
   eval: (id: EvalId) => `/evals/${id}`,
+  pkiCa: '/pki/ca',
+  joinToken: (id: string) => `/pki/join-tokens/${id}`,
+  nodeRevoked: (id: NodeId) => `/pki/revoked/${id}`,
 } as const;
 
 export const prefixes = {
@@ -34,7 +40,15 @@ export const prefixes = {
   nodes: '/nodes/',
   nodeSecrets: '/node-secrets/',
   evals: '/evals/',
+  joinTokens: '/pki/join-tokens/',
+  revokedNodes: '/pki/revoked/',
 } as const;
+
+/** Why a node's certificate (and secret) are no longer accepted: `karu node rm`. */
+export interface NodeRevocation {
+  nodeId: NodeId;
+  revokedAt: number;
+}
 
 /** A record with the store revision that last wrote it (for compare-and-swap). */
 export interface Versioned<T> {
@@ -50,6 +64,7 @@ export type StateWrite = (
   | { kind: 'allocStatus'; value: AllocStatus }
   | { kind: 'node'; value: Node }
   | { kind: 'nodeSecret'; nodeId: NodeId; value: string }
+  | { kind: 'nodeRevoked'; value: NodeRevocation }
   | { kind: 'eval'; value: Evaluation }
 ) & { expectedModRevision?: number };
 
@@ -77,6 +92,8 @@ export interface StateStore {
   listJobVersions(namespace: string, name: string): Promise<Job[]>;
   getNode(id: NodeId): Promise<Versioned<Node> | undefined>;
   getNodeSecret(id: NodeId): Promise<string | undefined>;
+  /** Set once the node was removed (`karu node rm`); it may not come back under that id. */
+  getNodeRevocation(id: NodeId): Promise<NodeRevocation | undefined>;
   getAlloc(id: AllocId): Promise<Versioned<Allocation> | undefined>;
   getAllocStatus(id: AllocId): Promise<Versioned<AllocStatus> | undefined>;
   getEval(id: EvalId): Promise<Versioned<Evaluation> | undefined>;

@@ -8,6 +8,7 @@ import type { Logger } from '../../lib/logger.js';
 import type { ApiDeps } from '../deps.js';
 import { invalid, unauthorized } from '../errors.js';
 import { NODE_SECRET_HEADER, requireNodeSecret } from '../node-auth.js';
+import { checkNodeCert, requireNodeCert } from '../node-cert-auth.js';
 import { heartbeatBody, nodeAllocsQuery, parseJsonBody, parseQuery, registerNodeBody, updateAllocStatusBody } from '../schemas.js';
 
 /** Longest a blocking query may hold a connection, whatever the agent asks for. */
@@ -17,12 +18,14 @@ export const MAX_BLOCKING_WAIT_MS = 60_000;
  * The agent's side of the API: register, heartbeat, the blocking query for its
  * allocations, and status reports. Everything but a first registration needs the node secret.
  */
-export function agentRoutes({ controlPlane: cp, logger }: ApiDeps) {
-  const auth = requireNodeSecret(cp);
+export function agentRoutes({ controlPlane: cp, logger, pki, peerOf }: ApiDeps) {
+  // With TLS the client certificate is the node's identity; without, the node secret.
+  const auth = pki ? requireNodeCert(cp, peerOf) : requireNodeSecret(cp);
   return new Hono()
     .post('/nodes/register', async (c) => {
       const body = await parseJsonBody(c, registerNodeBody);
       const { secret: bodySecret, ...registration } = body;
+      if (pki) await checkNodeCert(c, cp, peerOf, registration.nodeId);
       if (registration.nodeId) {
         // Re-registering an identity needs its secret, or anyone could take over a node.
         // The control plane checks it (and decides about nodes it has forgotten).

@@ -5,6 +5,7 @@ import type { ControlPlane } from '../../controllers/control-plane.js';
 import type { ApiDeps } from '../deps.js';
 import { resolveOne } from '../resolve.js';
 import { nodeView } from '../views.js';
+import { nodeDetail } from '../drain-view.js';
 
 /** A node by exact id, exact name, or unique id prefix. */
 export function resolveNode(cp: ControlPlane, typed: string): Node {
@@ -20,6 +21,6 @@ export function nodeRoutes({ controlPlane: cp }: ApiDeps) {
     })
     .get('/nodes/:id', (c) => {
       const node = resolveNode(cp, c.req.param('id'));
-      return c.json(nodeView(node, cp.state.allocsByNode(node.id)));
+      return c.json(nodeDetail(cp, node));
     });
 }

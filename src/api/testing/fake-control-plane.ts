@@ -7,6 +7,7 @@ import type { DriverHealth, Node } from '../../core/node.js';
 import { FakeClock } from '../../lib/clock.js';
 import type { StateCache, StateChange } from '../../store/state.js';
 import type { ControlPlane, NodeRegistration } from '../../controllers/control-plane.js';
+import type { DrainRequest, RebalanceRequest, RebalanceResult } from '../../controllers/node-admin.js';
 
 /**
  * Test doubles for the API's tests: an in-memory read model and a control plane with
@@ -138,6 +139,20 @@ export class FakeControlPlane implements ControlPlane {
     return this.secrets.get(nodeId) === secret;
   }
 
+  readonly revoked = new Set<NodeId>();
+
+  async isNodeRevoked(nodeId: NodeId): Promise<boolean> {
+    return this.revoked.has(nodeId);
+  }
+
+  async removeNode(nodeId: NodeId): Promise<{ evalIds: EvalId[] }> {
+    const node = this.state.node(nodeId);
+    if (!node) throw new NotFoundError('node', nodeId);
+    this.revoked.add(nodeId);
+    this.state.putNode({ ...node, status: 'down', eligibility: 'ineligible' });
+    return { evalIds: [] };
+  }
+
   async heartbeat(nodeId: NodeId, drivers?: Record<string, DriverHealth>): Promise<{ heartbeatTtlMs: number }> {
     this.calls.heartbeat.push({ nodeId, drivers });
     return { heartbeatTtlMs: 10_000 };
@@ -186,6 +201,37 @@ export class FakeControlPlane implements ControlPlane {
     if (this.state.alloc(idOrPrefix as AllocId)) return idOrPrefix as AllocId;
     const matches = this.state.allocs().filter((a) => a.id.slice('alloc_'.length + 10).startsWith(idOrPrefix));
     return matches.length === 1 ? matches[0]!.id : undefined;
+  }
+
+  // ---- node admin: records the call and applies the obvious change to the node
+  readonly adminCalls: { method: 'setNodeEligibility' | 'drainNode' | 'rebalance'; args: unknown[] }[] = [];
+  /** What `rebalance` answers. */
+  rebalancePlan: RebalanceResult['plan'] = { moves: [], before: [], after: [], imbalanceBefore: 0, imbalanceAfter: 0, notMovable: [] };
+
+  async setNodeEligibility(nodeId: NodeId, eligible: boolean): Promise<Node> {
+    this.adminCalls.push({ method: 'setNodeEligibility', args: [nodeId, eligible] });
+    const node = this.state.node(nodeId);
+    if (!node) throw new NotFoundError('node', nodeId);
+    const next: Node = { ...node, eligibility: eligible ? 'eligible' : 'ineligible' };
+    this.state.putNode(next);
+    return next;
+  }
+
+  async drainNode(nodeId: NodeId, req: DrainRequest): Promise<Node> {
+    this.adminCalls.push({ method: 'drainNode', args: [nodeId, req] });
+    const node = this.state.node(nodeId);
+    if (!node) throw new NotFoundError('node', nodeId);
+    const next: Node = req.enable
+      ? { ...node, drain: true, eligibility: 'ineligible', drainStrategy: { startedAt: 0, deadlineAt: req.deadlineMs, ignoreSystem: req.ignoreSystem } }
+      : { ...node, drain: false, eligibility: 'eligible' };
+    if (!req.enable) delete next.drainStrategy;
+    this.state.putNode(next);
+    return next;
+  }
+
+  async rebalance(req: RebalanceRequest): Promise<RebalanceResult> {
+    this.adminCalls.push({ method: 'rebalance', args: [req] });
+    return req.dryRun ? { plan: this.rebalancePlan } : { plan: this.rebalancePlan, batchId: 'rebalance_test' };
   }
 }
 

@@ -6,6 +6,7 @@ import { EXIT_OK, println, type CommandContext, type CommandResult } from '../co
 import { DEFAULT_DATA_DIR, untilAborted } from '../lifecycle.js';
 import type { ActionWrapper } from '../program.js';
 import { logLevelOption, type LogLevel } from './server.js';
+import { UsageError } from '../errors.js';
 
 /** What `startAgent` takes (the agent's config input), named through its composition root. */
 export type AgentInput = Parameters<typeof import('../../agent/main.js').startAgent>[0];
@@ -16,7 +17,12 @@ export interface AgentOptions {
   address?: string;
   label?: Record<string, string>;
   httpPort?: number;
+  dockerSocket?: string;
   logLevel?: LogLevel;
+  /** https URL of the server to join (mutual TLS from then on). */
+  join?: string;
+  /** Join token printed by `karu server` / `karu token rotate`. */
+  token?: string;
 }
 
 const DEFAULT_AGENT_DIR = join(DEFAULT_DATA_DIR, 'agent');
@@ -30,14 +36,23 @@ export function registerAgent(program: Command, wrap: ActionWrapper): void {
     .option('--address <ip>', 'address other machines reach this node on (default: first non-loopback IPv4)')
     .option('--label <key=value>', 'a label for constraints (${label.key}); repeatable', collectLabel)
     .option('--http-port <port>', "port of the agent's own API, which serves logs (0 = any free port)", parsePositiveInt)
+    .option('--docker-socket <path>', 'Docker Engine socket the agent drives (default: /var/run/docker.sock)')
+    .option('--join <url>', 'https URL of the server to join (with --token on the first start)')
+    .option('--token <token>', 'join token printed by `karu server` or `karu token rotate` (env KARU_JOIN_TOKEN)')
     .addOption(logLevelOption('how much the agent logs'))
     .addHelpText(
       'after',
       `
-The server comes from --server (or KARU_SERVER). SIGINT/SIGTERM stop the agent cleanly
-(exit 0); its containers keep running and are found again when it restarts.
+First start: --join URL --token TOKEN checks the server's CA against the token, gets a
+node certificate (key, certificate and CA are kept 0600 in <data-dir>/tls) and talks
+mutual TLS from then on; later starts reuse it and need no token. Without --join the
+server comes from --server (or KARU_SERVER): plain HTTP, as with \`karu dev\`.
+SIGINT/SIGTERM stop the agent cleanly (exit 0); its containers keep running and are
+found again when it restarts.
 
 Examples:
+  $ karu agent --join https://10.0.0.5:4646 --token karu1.3f9c…
+  $ karu agent --join https://10.0.0.5:4646     # a restart: the stored certificate is used
   $ karu agent --server http://10.0.0.5:4646
   $ karu agent --server http://10.0.0.5:4646 --name worker-2 --label zone=a --label disk=ssd`,
     )
@@ -49,8 +64,11 @@ export async function runAgent(ctx: CommandContext, opts: AgentOptions): Command
   const { startAgent } = await import('../../agent/main.js');
   const dataDir = opts.dataDir ?? DEFAULT_AGENT_DIR;
   const level = opts.logLevel ?? (ctx.env.KARU_LOG_LEVEL as LogLevel | undefined) ?? 'info';
-  const agent = await startAgent(agentInput(ctx.serverUrl, dataDir, opts), { logger: createLogger({ name: 'karu-agent', level }) });
-  println(ctx.stdout, `Karu agent running (data in ${dataDir}), server ${ctx.serverUrl}`);
+  const serverUrl = opts.join ?? ctx.serverUrl;
+  const token = opts.token ?? ctx.env.KARU_JOIN_TOKEN;
+  if (opts.token && !opts.join) throw new UsageError('--token goes with --join https://SERVER:PORT');
+  const agent = await startAgent({ ...agentInput(serverUrl, dataDir, opts), ...(token && opts.join ? { joinToken: token } : {}) }, { logger: createLogger({ name: 'karu-agent', level }) });
+  println(ctx.stdout, `Karu agent running as node ${agent.agent.nodeId ?? '?'} (data in ${dataDir}), server ${serverUrl}`);
   await untilAborted(signal);
   println(ctx.stdout, 'Stopping the agent (containers keep running)…');
   await agent.stop();
@@ -67,5 +85,6 @@ export function agentInput(serverUrl: string, dataDir: string, opts: AgentOption
     ...(opts.address !== undefined ? { address: opts.address } : {}),
     ...(opts.label !== undefined ? { labels: opts.label } : {}),
     ...(opts.httpPort !== undefined ? { httpPort: opts.httpPort } : {}),
+    ...(opts.dockerSocket !== undefined ? { dockerSocketPath: opts.dockerSocket } : {}),
   };
 }

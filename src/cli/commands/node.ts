@@ -1,14 +1,16 @@
 import type { Command } from 'commander';
-import type { NodeView } from '../../client/types.js';
+import type { NodeDetail } from '../../client/types.js';
 import { allocName, isLive } from '../../core/alloc.js';
-import { KaruError } from '../../core/errors.js';
 import { shortId } from '../../lib/ids.js';
 import { println, printJson, type CommandContext, type CommandResult } from '../context.js';
 import { portsText } from '../output/alloc.js';
 import { colorStatus } from '../output/color.js';
-import { formatAge, formatMemoryMb, formatMhz, formatUsage } from '../output/format.js';
+import { formatAge, formatDuration, formatMemoryMb, formatMhz, formatUsage } from '../output/format.js';
 import { renderFields, renderTable } from '../output/table.js';
 import type { ActionWrapper } from '../program.js';
+import { registerNodeDrain } from './node-drain.js';
+import { findNode } from './find-node.js';
+import { progressLine } from '../output/drain.js';
 
 export function registerNode(program: Command, wrap: ActionWrapper): void {
   const node = program
@@ -49,6 +51,7 @@ Examples:
   $ karu node status 3f9c2a1b --json`,
     )
     .action(wrap((ctx, ref: string, opts: { json?: boolean }) => runNodeStatus(ctx, ref, opts)));
+  registerNodeDrain(node, wrap);
 }
 
 export async function runNodeList(ctx: CommandContext, opts: { json?: boolean }): CommandResult {
@@ -78,22 +81,10 @@ export async function runNodeList(ctx: CommandContext, opts: { json?: boolean })
   );
 }
 
-/** By id (full or prefix, as the server resolves it), else by name or short id among all nodes. */
-async function findNode(ctx: CommandContext, ref: string): Promise<NodeView> {
-  try {
-    return await ctx.client.getNode(ref);
-  } catch (e) {
-    if (!(e instanceof KaruError && e.code === 'NOT_FOUND')) throw e;
-  }
-  const nodes = await ctx.client.listNodes();
-  const matches = nodes.filter((n) => n.name === ref || n.id === ref || shortId(n.id).startsWith(ref));
-  if (matches.length === 1) return matches[0]!;
-  if (matches.length > 1) throw new KaruError('INVALID', `'${ref}' matches ${matches.length} nodes (${matches.map((n) => `${n.name} ${shortId(n.id)}`).join(', ')}): give more of the id`);
-  throw new KaruError('NOT_FOUND', `no node '${ref}' (list them with \`karu node ls\`)`);
-}
-
 export async function runNodeStatus(ctx: CommandContext, ref: string, opts: { json?: boolean }): CommandResult {
-  const n = await findNode(ctx, ref);
+  const found = await findNode(ctx, ref);
+  // The detail carries the drain's progress; a node found by name came from the list.
+  const n: NodeDetail = found.drain ? await ctx.client.getNode(found.id) : found;
   const allocs = (await ctx.client.listAllocations({ node: n.id })).filter(isLive);
   if (opts.json) return printJson(ctx.stdout, { ...n, liveAllocations: allocs });
   const c = ctx.colors;
@@ -112,7 +103,7 @@ export async function runNodeStatus(ctx: CommandContext, ref: string, opts: { js
       ['Address', n.address],
       ['Status', colorStatus(c, n.status) + (n.statusDescription ? ` — ${n.statusDescription}` : '') + ` (since ${formatAge(n.statusUpdatedAt, now)})`],
       ['Eligibility', colorStatus(c, n.eligibility)],
-      ['Drain', n.drain ? 'yes' : 'no'],
+      ['Drain', drainText(n, now)],
       ['Registered', formatAge(n.registeredAt, now)],
       ['CPU', formatUsage(n.allocated.cpuMhz, n.resources.cpuMhz, formatMhz)],
       ['Memory', formatUsage(n.allocated.memoryMb, n.resources.memoryMb, formatMemoryMb)],
@@ -122,6 +113,12 @@ export async function runNodeStatus(ctx: CommandContext, ref: string, opts: { js
       ['Labels', kv(n.labels)],
     ]),
   );
+  if (n.events?.length) {
+    // Status changes (ready → disconnected → down and back), newest last; see docs/design/failure.md.
+    println(ctx.stdout);
+    println(ctx.stdout, c.bold('Events'));
+    ctx.stdout.write(renderFields(n.events.map((e) => [formatAge(e.time, now), `${colorStatus(c, e.status)} — ${e.message}`] as [string, string])));
+  }
   println(ctx.stdout);
   println(ctx.stdout, c.bold('Attributes'));
   ctx.stdout.write(renderFields(Object.entries(n.attributes).sort(([a], [b]) => a.localeCompare(b))) || 'None.\n');
@@ -138,4 +135,14 @@ export async function runNodeStatus(ctx: CommandContext, ref: string, opts: { js
       c,
     ),
   );
+}
+
+/** `yes — 2 allocations left: 1 migrating (deadline in 45m)`, or how the last drain ended. */
+function drainText(n: NodeDetail, now: number): string {
+  if (n.drain) {
+    const deadline = n.drainStrategy ? ` (deadline in ${formatDuration(Math.max(0, n.drainStrategy.deadlineAt - now))})` : '';
+    const notMovable = n.drainProgress?.notMovable.map((x) => `; ${x.name} ${x.why}`).join('') ?? '';
+    return `yes — ${n.drainProgress ? progressLine(n.drainProgress) : 'starting'}${deadline}${notMovable}`;
+  }
+  return n.lastDrain ? `no (last: ${n.lastDrain.message}, ${formatAge(n.lastDrain.completedAt, now)})` : 'no';
 }

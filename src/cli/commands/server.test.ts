@@ -26,17 +26,28 @@ describe('karu server (real control plane, in-process)', () => {
     const err = new Capture();
     const interrupt = new AbortController();
     const running = runCli(['server', '--data-dir', dir, '--listen', '127.0.0.1:0', '--log-level', 'silent'], { stdout: out, stderr: err, env: {}, interrupts: () => interrupt.signal });
-    await until(() => /listening on (http:\S+)/.test(out.text) || err.text !== '', 'the server to listen');
-    const url = /listening on (http:\S+)/.exec(out.text)?.[1];
+    await until(() => /On each node run:\n.*\n/.test(out.text) || err.text !== '', 'the server to listen');
+    const url = /listening on (https:\S+)/.exec(out.text)?.[1];
     assert.ok(url, err.text);
+    // TLS by default: it prints the CA's fingerprint, the join token and the join command.
+    const token = /Join token: (karu1\.\S+)/.exec(out.text)?.[1];
+    assert.ok(token, out.text);
+    assert.match(out.text, /CA fingerprint \(sha256\): [0-9a-f]{64}/);
+    assert.ok(out.text.includes(`karu agent --join ${url} --token ${token}\n`), out.text);
+    const ca = join(dir, 'ca.pem');
 
     const status = new Capture();
     const statusErr = new Capture();
-    assert.equal(await runCli(['status', '--server', url], { stdout: status, stderr: statusErr, env: {} }), 0, statusErr.text);
+    assert.equal(await runCli(['status', '--server', url, '--ca', ca], { stdout: status, stderr: statusErr, env: {} }), 0, statusErr.text);
     assert.match(status.text, /No jobs/);
     const nodes = new Capture();
-    assert.equal(await runCli(['node', 'ls', '--json', '--server', url], { stdout: nodes, stderr: statusErr, env: {} }), 0, statusErr.text);
+    assert.equal(await runCli(['node', 'ls', '--json', '--server', url], { stdout: nodes, stderr: statusErr, env: { KARU_CA_CERT: ca } }), 0, statusErr.text);
     assert.deepEqual(JSON.parse(nodes.text), []);
+    const rotated = new Capture();
+    assert.equal(await runCli(['token', 'rotate', '--server', url, '--ca', ca], { stdout: rotated, stderr: statusErr, env: {} }), 0, statusErr.text);
+    const fresh = /Join token: (karu1\.\S+)/.exec(rotated.text)?.[1];
+    assert.ok(fresh && fresh !== token, rotated.text);
+    assert.ok(rotated.text.includes(`karu agent --join ${url} --token ${fresh}\n`), rotated.text);
 
     interrupt.abort();
     assert.equal(await running, 0, err.text);

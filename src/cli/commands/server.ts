@@ -3,11 +3,20 @@ import { join } from 'node:path';
 import { EXIT_OK, println, type CommandContext, type CommandResult } from '../context.js';
 import { DEFAULT_DATA_DIR, untilAborted } from '../lifecycle.js';
 import type { ActionWrapper } from '../program.js';
+import { collect, parseDuration, parsePositiveInt } from '../args.js';
 
 export interface ServerOptions {
   dataDir?: string;
   listen?: string;
   logLevel?: LogLevel;
+  /** Failure detection (docs/design/failure.md); left out, the server's defaults. */
+  heartbeatTtl?: number;
+  heartbeatGrace?: number;
+  maxHeartbeats?: number;
+  /** Extra names/addresses for the server certificate; the first goes in the join command. */
+  advertise?: string[];
+  /** false with --no-tls: plain HTTP, node secrets instead of certificates (like `karu dev`). */
+  tls?: boolean;
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -24,17 +33,24 @@ export function registerServer(program: Command, wrap: ActionWrapper): void {
     .description('Run the control plane (API, scheduler, controllers) until interrupted')
     .option('--data-dir <dir>', 'where the state is kept', DEFAULT_SERVER_DIR)
     .option('--listen <host:port>', 'address of the API (port 0 picks a free one)', '127.0.0.1:4646')
+    .option('--advertise <host>', 'a name or address agents reach the server by (certificate SAN; the first is used in the join command); repeatable', collect)
+    .option('--no-tls', 'serve plain HTTP without the cluster CA (trusted networks and tests only)')
     .addOption(logLevelOption('how much the server logs'))
+    .option('--heartbeat-ttl <duration>', 'shortest heartbeat TTL given to agents (default 2s; agents beat at a third of it)', parseDuration)
+    .option('--heartbeat-grace <duration>', 'past the TTL before a silent node is disconnected/down (default 1s)', parseDuration)
+    .option('--max-heartbeats <per-second>', 'heartbeats per second the server takes; the TTL grows with the node count past it (default 50)', parsePositiveInt)
     .addHelpText(
       'after',
       `
-Logs go to stderr as JSON lines. SIGINT/SIGTERM stop it cleanly (exit 0); running
-containers are not touched.
+On first start the server creates the cluster CA (kept in its store) and a join token,
+and prints the command that joins a node; the CA certificate is written to
+<data-dir>/ca.pem for the CLI (--ca / KARU_CA_CERT). Logs go to stderr as JSON lines.
+SIGINT/SIGTERM stop it cleanly (exit 0); running containers are not touched.
 
 Examples:
-  $ karu server
-  $ karu server --listen 0.0.0.0:4646 --data-dir /var/lib/karu/server
-  $ karu agent --server http://10.0.0.5:4646     # then, on each node`,
+  $ karu server --listen 0.0.0.0:4646 --advertise 10.0.0.5 --data-dir /var/lib/karu/server
+  $ karu agent --join https://10.0.0.5:4646 --token karu1.…     # then, on each node
+  $ karu token rotate                                          # new token; the old one stops working`,
     )
     .action(wrap((ctx, opts: ServerOptions) => runServer(ctx, opts)));
 }
@@ -44,8 +60,24 @@ export async function runServer(ctx: CommandContext, opts: ServerOptions): Comma
   // Loaded here, not at the top: the store and its native module are for this command only.
   const { startServer } = await import('../../server/main.js');
   const dataDir = opts.dataDir ?? DEFAULT_SERVER_DIR;
-  const server = await startServer({ dataDir, listen: opts.listen, logLevel: opts.logLevel });
+  const server = await startServer({
+    dataDir,
+    listen: opts.listen,
+    logLevel: opts.logLevel,
+    tls: opts.tls ?? true,
+    ...(opts.advertise ? { advertise: opts.advertise } : {}),
+    ...(opts.heartbeatTtl !== undefined ? { heartbeatTtlMs: opts.heartbeatTtl } : {}),
+    ...(opts.heartbeatGrace !== undefined ? { heartbeatGraceMs: opts.heartbeatGrace } : {}),
+    ...(opts.maxHeartbeats !== undefined ? { maxHeartbeatsPerSecond: opts.maxHeartbeats } : {}),
+  });
   println(ctx.stdout, `Karu server listening on ${server.url} (data in ${dataDir})`);
+  if (server.tls) {
+    println(ctx.stdout, `CA fingerprint (sha256): ${server.tls.caFingerprint}`);
+    println(ctx.stdout, `CA certificate: ${join(dataDir, 'ca.pem')}`);
+    println(ctx.stdout, `Join token: ${server.tls.joinToken}`);
+    println(ctx.stdout, 'On each node run:');
+    println(ctx.stdout, `  ${server.tls.joinCommand}`);
+  }
   await untilAborted(signal);
   println(ctx.stdout, 'Stopping the server…');
   await server.stop();

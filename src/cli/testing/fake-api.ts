@@ -1,4 +1,5 @@
-import type { JobDetail, JobListEntry, NodeView, RegisterJobResponse } from '../../client/types.js';
+import type { JobDetail, JobListEntry, NodeDetail, NodeView, RebalanceRequest, RebalanceResponse, RegisterJobResponse } from '../../client/types.js';
+import { T0 } from './builders.js';
 import { KaruClient } from '../../client/client.js';
 import { isLive, type AllocView, type ClientStatus } from '../../core/alloc.js';
 import type { Evaluation } from '../../core/evaluation.js';
@@ -23,7 +24,7 @@ export class FakeApi {
   /** Older versions per `ns/name`; the current one is in `jobs`. */
   versions = new Map<string, Job[]>();
   allocations: AllocView[] = [];
-  nodes: NodeView[] = [];
+  nodes: (NodeView & NodeDetail)[] = [];
   evaluations: Evaluation[] = [];
   logs = new Map<string, { stream: 'stdout' | 'stderr'; line: string }[]>();
   readonly requests: SeenRequest[] = [];
@@ -89,10 +90,38 @@ export class FakeApi {
       if (p.length === 2) return json(200, this.nodes);
       const node = this.nodes.find((n) => n.id === p[2] || n.id.startsWith(p[2]!));
       if (!node) throw new ApiError(404, 'NOT_FOUND', `node '${p[2]}' not found`, { kind: 'node', id: p[2] });
-      return json(200, node);
+      if (p.length === 4 && method === 'POST' && (p[3] === 'drain' || p[3] === 'eligibility')) return json(200, this.nodeAdmin(node, p[3], body as Record<string, unknown>));
+      if (p.length === 3) this.onGetNode?.(node, this.getNodeCalls++);
+      return json(200, this.nodes.find((n) => n.id === node.id));
+    }
+    if (p[1] === 'rebalance' && method === 'POST') {
+      if (!this.rebalanceAnswer) throw new ApiError(500, 'INTERNAL', 'test did not set rebalanceAnswer');
+      return json(200, this.rebalanceAnswer(body as RebalanceRequest));
     }
     if (p[1] === 'evaluations') return json(200, this.evaluations);
     throw new ApiError(404, 'NOT_FOUND', `no route ${method} ${url.pathname}`);
+  }
+
+  /** Called before each GET of one node with how many came before: move a drain on here. */
+  onGetNode: ((node: NodeDetail, call: number) => void) | undefined;
+  private getNodeCalls = 0;
+  /** What POST /v1/rebalance answers. */
+  rebalanceAnswer: ((body: RebalanceRequest) => RebalanceResponse) | undefined;
+
+  /** POST /v1/nodes/:id/drain and /eligibility, applied to the stored node as the server would. */
+  private nodeAdmin(node: NodeDetail, what: 'drain' | 'eligibility', body: Record<string, unknown>): NodeDetail {
+    const i = this.nodes.indexOf(node);
+    let next: NodeDetail;
+    if (what === 'eligibility') next = { ...node, eligibility: body.eligible ? 'eligible' : 'ineligible' };
+    else if (body.enable === false) {
+      next = { ...node, drain: false, eligibility: 'eligible' };
+      delete next.drainStrategy;
+    } else {
+      const deadlineMs = typeof body.deadlineMs === 'number' ? body.deadlineMs : 3_600_000;
+      next = { ...node, drain: true, eligibility: 'ineligible', drainStrategy: { startedAt: T0, deadlineAt: T0 + deadlineMs, ignoreSystem: Boolean(body.ignoreSystem) } };
+    }
+    this.nodes[i] = next;
+    return next;
   }
 
   private register(spec: Record<string, unknown>): RegisterJobResponse {

@@ -77,3 +77,14 @@ describe('resourceLimits', () => {
     assert.deepEqual(resourceLimits({ cpuMhz: 0, memoryMb: 0 }, opts), {});
   });
 });
+
+describe('containerConfig: host mounts', () => {
+  it('passes host bind mounts through as Mounts (a missing source fails instead of being created)', () => {
+    const c = containerConfig(aSpec({ mounts: [{ source: '/srv/data', target: '/data', readOnly: false }, { source: '/etc/app', target: '/config', readOnly: true }] }), opts);
+    assert.deepEqual(c.HostConfig?.Mounts, [
+      { Type: 'bind', Source: '/srv/data', Target: '/data', ReadOnly: false },
+      { Type: 'bind', Source: '/etc/app', Target: '/config', ReadOnly: true },
+    ]);
+    assert.equal(containerConfig(aSpec(), opts).HostConfig?.Mounts, undefined);
+  });
+});

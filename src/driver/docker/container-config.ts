@@ -106,6 +106,11 @@ export function containerConfig(spec: TaskSpec, opts: ContainerConfigOptions): C
       ...resourceLimits(spec.resources, opts),
     },
   };
+  if (spec.mounts !== undefined && spec.mounts.length > 0) {
+    // Mounts rather than Binds: a missing source is an error here instead of Docker
+    // silently creating an empty root-owned directory in its place.
+    config.HostConfig!.Mounts = spec.mounts.map((m) => ({ Type: 'bind' as const, Source: m.source, Target: m.target, ReadOnly: m.readOnly }));
+  }
   // A command replaces the image's entrypoint (and with it the image's CMD); without one
   // the image's entrypoint stays and args, when given, replace its CMD.
   if (spec.command !== undefined) {

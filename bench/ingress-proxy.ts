@@ -1,0 +1,44 @@
+/**
+ * A standalone data-plane process for bench/ingress.ts: Karu's HTTP ingress (`http`) or
+ * its VIP TCP proxy (`tcp`) in front of one backend, from a static ServiceTable, as the
+ * agent would run them; or (`app`) a tiny Node HTTP app to measure against (in its own
+ * process: the bench's own blocks while wrk runs). Prints `{"port":N}` once listening;
+ * stops on SIGTERM.
+ * Usage: node --import tsx bench/ingress-proxy.ts http|tcp LISTEN_HOST BACKEND_HOST:PORT
+ *        node --import tsx bench/ingress-proxy.ts app LISTEN_HOST
+ */
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { startHttpIngress } from '../src/agent/dataplane/http-ingress.js';
+import { ServiceTable } from '../src/agent/dataplane/service-table.js';
+import { listenServiceProxy } from '../src/agent/dataplane/tcp-proxy.js';
+
+async function start(mode: string | undefined, host: string | undefined, backend: string | undefined): Promise<{ port: number; close(): Promise<void> }> {
+  if (mode === 'app' && host) {
+    const app = createServer((_req, res) => res.end('hello from karu\n'));
+    app.listen(0, host);
+    await once(app, 'listening');
+    return {
+      port: (app.address() as AddressInfo).port,
+      close: () => new Promise((r) => (app.closeAllConnections(), app.close(() => r()))),
+    };
+  }
+  const [bHost, bPort] = (backend ?? '').split(':');
+  if ((mode !== 'http' && mode !== 'tcp') || !host || !bHost || !bPort) {
+    console.error('usage: ingress-proxy.ts http|tcp LISTEN_HOST BACKEND_HOST:PORT | app LISTEN_HOST');
+    process.exit(2);
+  }
+  const table = new ServiceTable();
+  table.set([{ namespace: 'default', name: 'hello', vip: host, port: 0, endpoints: [{ address: bHost, port: Number(bPort), healthy: true }] }]);
+  const server =
+    mode === 'http'
+      ? await startHttpIngress({ table, host, port: 0, routes: [{ pathPrefix: '/', service: 'hello', namespace: 'default', owner: { job: 'hello' } }] })
+      : await listenServiceProxy({ table, service: { namespace: 'default', name: 'hello' }, host, port: 0 });
+  return { port: server.port, close: () => server.close(1000) };
+}
+
+const [mode, host, backend] = process.argv.slice(2);
+const server = await start(mode, host, backend);
+console.log(JSON.stringify({ port: server.port }));
+process.on('SIGTERM', () => void server.close().then(() => process.exit(0)));
