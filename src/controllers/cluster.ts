@@ -12,7 +12,7 @@ import { evalsForJobsOnNode, newEvaluation } from './evals.js';
 import { sameIntent } from './job-spec.js';
 import type { NodeMonitor } from './node-monitor.js';
 import { drainNode, rebalance, setNodeEligibility, type DrainRequest, type RebalanceRequest, type RebalanceResult } from './node-admin.js';
-import { returnEvals, withStatus } from './node-status.js';
+import { returnEvals, updateNode, withStatus } from './node-status.js';
 
 export interface ClusterDeps {
   stateStore: StateStore;
@@ -213,16 +213,17 @@ export class Cluster implements ControlPlane {
     const heartbeatTtlMs = this.deps.monitor.beat(nodeId);
     const driversChanged = drivers !== undefined && JSON.stringify(drivers) !== JSON.stringify(node.drivers);
     if (node.status !== 'ready' || driversChanged) {
-      const next = drivers ?? node.drivers;
       const now = this.deps.clock.now();
-      const back = node.status !== 'ready' ? withStatus(node, 'ready', `heartbeat received (was ${node.status})`, now) : node;
-      await this.commit([
-        {
-          kind: 'node',
-          value: { ...back, status: 'ready', drivers: next, statusDescription: driverSummary(next), statusUpdatedAt: now },
-        },
-        ...returnEvals(this.deps.cache, node, now),
-      ]);
+      const revision = await updateNode(this.deps.stateStore, nodeId, (current) => {
+        const next = drivers ?? current.drivers;
+        if (current.status === 'ready' && JSON.stringify(next) === JSON.stringify(current.drivers)) return undefined;
+        const back = current.status !== 'ready' ? withStatus(current, 'ready', `heartbeat received (was ${current.status})`, now) : current;
+        return [
+          { kind: 'node', value: { ...back, status: 'ready', drivers: next, statusDescription: driverSummary(next), statusUpdatedAt: now } },
+          ...returnEvals(this.deps.cache, current, now),
+        ];
+      });
+      if (revision !== undefined) await this.deps.cache.waitFor(revision);
       if (node.status !== 'ready') this.deps.logger.info({ node: nodeId }, 'node is back');
     }
     return { heartbeatTtlMs };

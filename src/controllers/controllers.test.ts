@@ -194,4 +194,16 @@ describe('controllers against a real store', () => {
     const again = await ctl.cluster.registerNode(aRegistration({ nodeId: a.node.id, secret: a.secret, name: 'a2' }));
     assert.equal(again.node.id, a.node.id);
   });
+
+  test('a heartbeat and a drain at the same time both take effect', async () => {
+    const { node } = await ctl.cluster.registerNode(aRegistration());
+    const unhealthy = { docker: { healthy: false, detail: 'engine restarting' } };
+    await Promise.all([ctl.cluster.drainNode(node.id, { enable: true, deadlineMs: 60_000, ignoreSystem: false }), ctl.cluster.heartbeat(node.id, unhealthy)]);
+    await settle();
+    const after = cache.node(node.id)!;
+    // With nothing on it the drain completes at once; either way it was not undone.
+    assert.ok(after.drain || after.lastDrain?.message === 'drain complete', 'the drain survived the heartbeat');
+    assert.equal(after.eligibility, 'ineligible');
+    assert.equal(after.drivers.docker?.healthy, false, 'the heartbeat survived the drain');
+  });
 });

@@ -1,6 +1,6 @@
 import { isClientTerminal } from '../core/alloc.js';
 import type { MigrateRequest } from '../core/alloc.js';
-import { KaruError, NotFoundError } from '../core/errors.js';
+import { ConflictError, KaruError, NotFoundError } from '../core/errors.js';
 import type { NodeId } from '../core/ids.js';
 import { withNodeEvent, type Node } from '../core/node.js';
 import type { Clock } from '../lib/clock.js';
@@ -52,13 +52,31 @@ async function loadNode(deps: NodeAdminDeps, nodeId: NodeId) {
   return found;
 }
 
+/**
+ * Each admin change reads the node and writes it back with compare-and-swap; losing to a
+ * concurrent writer (a heartbeat, the monitor, the drainer) just means reading again.
+ */
+async function retryOnConflict<T>(fn: () => Promise<T>, attempts = 5): Promise<T> {
+  for (let i = 0; ; i++) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (!(e instanceof ConflictError) || i + 1 >= attempts) throw e;
+    }
+  }
+}
+
 async function commit(deps: NodeAdminDeps, writes: StateWrite[]): Promise<void> {
   const revision = await deps.stateStore.commit(writes);
   await deps.cache.waitFor(revision);
 }
 
 /** Eligible nodes take new allocations; ineligible ones keep theirs but get no new ones. */
-export async function setNodeEligibility(deps: NodeAdminDeps, nodeId: NodeId, eligible: boolean): Promise<Node> {
+export function setNodeEligibility(deps: NodeAdminDeps, nodeId: NodeId, eligible: boolean): Promise<Node> {
+  return retryOnConflict(() => setEligibilityOnce(deps, nodeId, eligible));
+}
+
+async function setEligibilityOnce(deps: NodeAdminDeps, nodeId: NodeId, eligible: boolean): Promise<Node> {
   const { value: node, modRevision } = await loadNode(deps, nodeId);
   if (eligible && node.drain) {
     throw new KaruError('INVALID', `node ${node.name} is draining: cancel the drain first (karu node drain ${node.name} --disable)`);
@@ -76,7 +94,11 @@ export async function setNodeEligibility(deps: NodeAdminDeps, nodeId: NodeId, el
  * drain strategy; cancelling makes it eligible again and withdraws the moves that have
  * not been replaced yet (a replacement already placed wins over its original as a duplicate).
  */
-export async function drainNode(deps: NodeAdminDeps, nodeId: NodeId, req: DrainRequest): Promise<Node> {
+export function drainNode(deps: NodeAdminDeps, nodeId: NodeId, req: DrainRequest): Promise<Node> {
+  return retryOnConflict(() => drainOnce(deps, nodeId, req));
+}
+
+async function drainOnce(deps: NodeAdminDeps, nodeId: NodeId, req: DrainRequest): Promise<Node> {
   const { value: node, modRevision } = await loadNode(deps, nodeId);
   const now = deps.clock.now();
   if (req.enable) {

@@ -4,7 +4,7 @@ import { newEvaluation } from './evals.js';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
 import type { StateCache, StateStore, StateWrite } from '../store/state.js';
-import { lostAfterOnNode, transitionWrites } from './node-status.js';
+import { lostAfterOnNode, transitionWrites, updateNode } from './node-status.js';
 
 /** Defaults: a dead node's work is replaced within ~5 s (docs/design/failure.md). */
 export const NODE_MONITOR_DEFAULTS = Object.freeze({
@@ -131,11 +131,14 @@ export class NodeMonitor {
       if (!node || node.status === 'down' || node.status === 'disconnected') continue;
       const waits = Math.max(0, ...lostAfterOnNode(cache, node).map((d) => d.lostAfterMs));
       const missed = `missed heartbeats (TTL ${this.ttlMs()} ms + grace ${this.opts.graceMs} ms)`;
+      // Only a node still ready as stored is marked: a heartbeat may have just landed.
+      const mark = (status: 'down' | 'disconnected', message: string) =>
+        updateNode(stateStore, node.id, (current) => (current.status === 'ready' ? transitionWrites(cache, current, status, message, now) : undefined));
       if (waits === 0) {
-        await stateStore.commit(transitionWrites(cache, node, 'down', `${missed}: down`, now));
+        await mark('down', `${missed}: down`);
         logger.warn({ node: node.id, name: node.name }, 'node missed its heartbeats: marked down');
       } else {
-        await stateStore.commit(transitionWrites(cache, node, 'disconnected', `${missed}: disconnected, down after ${waits} ms unless it returns`, now));
+        await mark('disconnected', `${missed}: disconnected, down after ${waits} ms unless it returns`);
         this.disconnected.set(node.id, new Set());
         logger.warn({ node: node.id, name: node.name, downAfterMs: waits }, 'node missed its heartbeats: marked disconnected');
       }
@@ -158,7 +161,9 @@ export class NodeMonitor {
     const longest = Math.max(0, ...deadlines.map((d) => d.lostAfterMs));
     if (now >= since + longest) {
       this.disconnected.delete(node.id);
-      await stateStore.commit(transitionWrites(cache, node, 'down', `disconnected for ${now - since} ms, longer than any allocation waits: down`, now));
+      await updateNode(stateStore, node.id, (current) =>
+        current.status === 'disconnected' ? transitionWrites(cache, current, 'down', `disconnected for ${now - since} ms, longer than any allocation waits: down`, now) : undefined,
+      );
       logger.warn({ node: node.id, name: node.name }, 'disconnected node marked down');
       return;
     }

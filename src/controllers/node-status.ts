@@ -2,7 +2,9 @@ import { isClientTerminal } from '../core/alloc.js';
 import { disconnectPolicy } from '../core/disconnect.js';
 import { withNodeEvent } from '../core/node.js';
 import type { Node, NodeStatus } from '../core/node.js';
-import type { StateCache, StateWrite } from '../store/state.js';
+import type { StateCache, StateStore, StateWrite } from '../store/state.js';
+import { ConflictError } from '../core/errors.js';
+import type { NodeId } from '../core/ids.js';
 import { evalsForJobsOnNode } from './evals.js';
 
 /**
@@ -55,4 +57,26 @@ export function lostAfterOnNode(cache: StateCache, node: Node): LostDeadline[] {
 export function returnEvals(cache: StateCache, before: Node | undefined, now: number): StateWrite[] {
   if (before === undefined || (before.status !== 'disconnected' && before.status !== 'down')) return [];
   return evalsForJobsOnNode(cache, before.id, 'node-update', now).map((e): StateWrite => ({ kind: 'eval', value: e }));
+}
+
+/**
+ * Read-modify-write of a node with compare-and-swap: heartbeats, the monitor, drains and
+ * admins all write the node, and a blind write from one would undo another's change (a
+ * heartbeat racing a drain would re-enable the node). `build` gets the node as stored and
+ * returns the writes (the node's own first) or undefined to write nothing; it is called
+ * again on a conflict. Returns the revision committed, or undefined when nothing was written.
+ */
+export async function updateNode(stateStore: StateStore, nodeId: NodeId, build: (current: Node) => StateWrite[] | undefined, attempts = 5): Promise<number | undefined> {
+  for (let i = 0; ; i++) {
+    const found = await stateStore.getNode(nodeId);
+    if (!found) return undefined;
+    const writes = build(found.value);
+    if (!writes || writes.length === 0) return undefined;
+    const [first, ...rest] = writes;
+    try {
+      return await stateStore.commit([{ ...first!, expectedModRevision: found.modRevision }, ...rest]);
+    } catch (e) {
+      if (!(e instanceof ConflictError) || i + 1 >= attempts) throw e;
+    }
+  }
 }
