@@ -10,31 +10,10 @@ import type { Store } from '../store/store.js';
 import type { StateCache } from '../store/state.js';
 import { Controllers } from './control-loop.js';
 import { aRegistration } from './testing.js';
+import { aServiceJob, aTask } from '../core/testing.js';
 
 function aJob(overrides: Partial<Job> = {}, count = 2, memoryMb = 256): Job {
-  return {
-    namespace: 'default',
-    name: 'web',
-    type: 'service',
-    priority: 50,
-    constraints: [],
-    placement: 'binpack',
-    meta: {},
-    stopped: false,
-    version: 0,
-    submittedAt: 0,
-    groups: [
-      {
-        name: 'app',
-        count,
-        constraints: [],
-        restart: { attempts: 2, intervalMs: 60_000, delayMs: 1_000, mode: 'fail' },
-        reschedule: { attempts: 3, intervalMs: 3_600_000 },
-        tasks: [{ name: 'server', image: 'karu/hello:1', args: [], env: {}, resources: { cpuMhz: 100, memoryMb }, ports: [{ label: 'http', to: 8080 }], killTimeoutMs: 5_000 }],
-      },
-    ],
-    ...overrides,
-  };
+  return aServiceJob(overrides, { count, tasks: [aTask({ resources: { cpuMhz: 100, memoryMb }, ports: [{ label: 'http', to: 8080 }] })] });
 }
 
 /** Reports every allocation the server wants running on `nodeId` as running, like a healthy agent. */

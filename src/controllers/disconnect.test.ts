@@ -12,6 +12,7 @@ import type { Store } from '../store/store.js';
 import type { StateCache } from '../store/state.js';
 import { Controllers } from './control-loop.js';
 import { aRegistration } from './testing.js';
+import { aServiceJob } from '../core/testing.js';
 
 /**
  * Failure detection and the disconnect policy against a real store: heartbeats stop,
@@ -23,29 +24,7 @@ const TTL = 2_000;
 const GRACE = 1_000;
 
 function aJob(disconnect: Partial<DisconnectPolicy> | undefined, count = 1): Job {
-  return {
-    namespace: 'default',
-    name: 'web',
-    type: 'service',
-    priority: 50,
-    constraints: [],
-    placement: 'binpack',
-    meta: {},
-    stopped: false,
-    version: 0,
-    submittedAt: 0,
-    groups: [
-      {
-        name: 'app',
-        count,
-        constraints: [],
-        restart: { attempts: 2, intervalMs: 60_000, delayMs: 1_000, mode: 'fail' },
-        reschedule: { attempts: 3, intervalMs: 3_600_000 },
-        ...(disconnect ? { disconnect: { lostAfterMs: 0, replace: true, stopOnClientAfterMs: null, reconcile: 'best_score', ...disconnect } } : {}),
-        tasks: [{ name: 'server', image: 'karu/hello:1', args: [], env: {}, resources: { cpuMhz: 100, memoryMb: 256 }, ports: [], killTimeoutMs: 5_000 }],
-      },
-    ],
-  };
+  return aServiceJob({}, { count, ...(disconnect ? { disconnect: { lostAfterMs: 0, replace: true, stopOnClientAfterMs: null, reconcile: 'best_score', ...disconnect } } : {}) });
 }
 
 const running = (a: AllocView): AllocStatus => ({

@@ -11,34 +11,12 @@ import type { Store } from '../store/store.js';
 import type { StateCache } from '../store/state.js';
 import { Controllers } from './control-loop.js';
 import { aRegistration } from './testing.js';
+import { aServiceJob, aTask } from '../core/testing.js';
 
 const HOUR = 3_600_000;
 
 function aJob(count: number, task: Partial<Task> = {}, over: Partial<Job> = {}): Job {
-  return {
-    namespace: 'default',
-    name: 'web',
-    type: 'service',
-    priority: 50,
-    constraints: [],
-    placement: 'binpack',
-    meta: {},
-    stopped: false,
-    version: 0,
-    submittedAt: 0,
-    groups: [
-      {
-        name: 'app',
-        count,
-        constraints: [],
-        restart: { attempts: 2, intervalMs: 60_000, delayMs: 1_000, mode: 'fail' },
-        reschedule: { attempts: 3, intervalMs: HOUR },
-        migrate: { maxParallel: 1, minHealthyTimeMs: 0 },
-        tasks: [{ name: 'server', image: 'karu/hello:1', args: [], env: {}, resources: { cpuMhz: 100, memoryMb: 64 }, ports: [], killTimeoutMs: 5_000, ...task }],
-      },
-    ],
-    ...over,
-  };
+  return aServiceJob(over, { count, migrate: { maxParallel: 1, minHealthyTimeMs: 0 }, tasks: [aTask({ resources: { cpuMhz: 100, memoryMb: 64 }, ...task })] });
 }
 
 describe('drainer against a real store', () => {
