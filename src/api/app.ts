@@ -4,6 +4,7 @@ import type { Job } from '../core/job.js';
 import type { Logger } from '../lib/logger.js';
 import type { ControlPlane } from '../controllers/control-plane.js';
 import { validateJobObject } from '../spec/parse.js';
+import { guardAdminRoutes } from './admin-auth.js';
 import type { ApiDeps } from './deps.js';
 import { bodyTooLarge, createErrorHandler, MAX_BODY_BYTES, notFoundHandler } from './errors.js';
 import { agentRoutes } from './routes/agent.js';
@@ -46,6 +47,8 @@ export function createApi(opts: ApiOptions) {
   app.onError(createErrorHandler(opts.logger));
   app.notFound(notFoundHandler);
   app.use('/v1/*', bodyLimit({ maxSize: MAX_BODY_BYTES, onError: bodyTooLarge }));
+  // With TLS the cluster-admin routes need the admin certificate; plain HTTP (dev, loopback) stays open.
+  if (opts.pki) guardAdminRoutes(app, deps.peerOf);
   return app
     .get('/v1/health', (c) => c.json({ ok: true as const, revision: opts.controlPlane.state.revision }))
     .route('/v1', jobRoutes(deps))

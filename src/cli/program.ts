@@ -19,7 +19,7 @@ import { registerServer } from './commands/server.js';
 import { registerAgent } from './commands/agent.js';
 import { registerDev } from './commands/dev.js';
 import { registerNodeRemove, registerToken } from './commands/token.js';
-import { caFileFor, cliTlsFetch } from './tls-client.js';
+import { caFileFor, clientCertFor, cliTlsFetch } from './tls-client.js';
 
 /** Where the CLI looks for a server when neither --server nor KARU_SERVER says. */
 export const DEFAULT_SERVER = 'http://127.0.0.1:4646';
@@ -71,6 +71,8 @@ export function buildProgram(deps: CliDeps, setExitCode: (code: number) => void 
     .version('0.1.0', '-V, --version')
     .option('--server <url>', 'URL of the Karu server (env KARU_SERVER)', deps.env.KARU_SERVER || DEFAULT_SERVER)
     .option('--ca <file>', "the cluster CA to trust for an https:// server (env KARU_CA_CERT; default .karu/server/ca.pem when present)")
+    .option('--cert <file>', 'client certificate for an https:// server, e.g. the cluster admin\'s (env KARU_CLIENT_CERT; default admin.pem beside the CA file when present)')
+    .option('--key <file>', 'key of the --cert client certificate (env KARU_CLIENT_KEY; default admin-key.pem beside the CA file)')
     .showHelpAfterError('(add --help for usage)')
     .configureHelp({ showGlobalOptions: true })
     // Settings below are inherited by every subcommand added after them.
@@ -101,7 +103,7 @@ Set KARU_DEBUG=1 to see stack traces.`,
       const command = args[args.length - 1] as Command;
       const globals = command.optsWithGlobals();
       const serverUrl = String(globals.server ?? DEFAULT_SERVER);
-      const ctx = makeContext(deps, serverUrl, globals.ca as string | undefined);
+      const ctx = makeContext(deps, serverUrl, globals as TlsFlags);
       const code = await fn(ctx, ...(args.slice(0, -1) as never));
       setExitCode(code ?? EXIT_OK);
     };
@@ -123,7 +125,10 @@ Set KARU_DEBUG=1 to see stack traces.`,
   return program;
 }
 
-function makeContext(deps: CliDeps, serverUrl: string, caFlag?: string): CommandContext {
+/** The global TLS options: CA to trust, client certificate to present. */
+type TlsFlags = { ca?: string; cert?: string; key?: string };
+
+function makeContext(deps: CliDeps, serverUrl: string, tls: TlsFlags): CommandContext {
   let client: KaruClient | undefined;
   const never = new AbortController().signal;
   return {
@@ -131,7 +136,7 @@ function makeContext(deps: CliDeps, serverUrl: string, caFlag?: string): Command
     get client() {
       client ??= deps.makeClient
         ? deps.makeClient(serverUrl)
-        : new KaruClient({ baseUrl: serverUrl, ...(serverUrl.startsWith('https:') ? { fetch: cliTlsFetch(caFileFor(caFlag, deps.env)) } : {}) });
+        : new KaruClient({ baseUrl: serverUrl, ...(serverUrl.startsWith('https:') ? { fetch: httpsFetch(tls, deps.env) } : {}) });
       return client;
     },
     serverUrl,
@@ -143,6 +148,12 @@ function makeContext(deps: CliDeps, serverUrl: string, caFlag?: string): Command
     readFile: deps.readFile ?? readTextFile,
     interrupts: deps.interrupts ?? (() => never),
   };
+}
+
+/** The CLI's HTTPS fetch: the cluster CA, and the admin (or given) client certificate when there is one. */
+function httpsFetch(tls: TlsFlags, env: Env): typeof fetch {
+  const caFile = caFileFor(tls.ca, env);
+  return cliTlsFetch(caFile, clientCertFor(tls, env, caFile));
 }
 
 /**

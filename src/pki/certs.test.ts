@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { isKaruError } from '../core/errors.js';
-import { certIdentity, certValidity, createCa, createCsr, fingerprint, identityFromSubjectAltName, issueServerCert, signCsr, verifyCert } from './certs.js';
+import { certIdentity, certValidity, createCa, createCsr, fingerprint, identityFromSubjectAltName, issueAdminCert, issueServerCert, signCsr, verifyCert } from './certs.js';
 
 const now = new Date('2030-01-01T00:00:00Z');
 
@@ -15,6 +15,19 @@ test('createCa makes a self-signed P-256 CA that verifies itself and nothing of 
   assert.equal(c.publicKey.asymmetricKeyDetails?.namedCurve, 'prime256v1');
   assert.ok(await verifyCert(ca.certPem, ca.certPem, now));
   assert.equal(await verifyCert(other.certPem, ca.certPem, now), false);
+});
+
+test('issueAdminCert issues a client-only certificate with the admin role', async () => {
+  const ca = await createCa({ now });
+  const { certPem, keyPem } = await issueAdminCert(ca, { now });
+  assert.ok(await verifyCert(certPem, ca.certPem, now));
+  assert.deepEqual(certIdentity(certPem), { role: 'admin' });
+  const c = new X509Certificate(certPem);
+  assert.match(c.subjectAltName ?? '', /^URI:karu:\/\/admin$/);
+  assert.deepEqual(identityFromSubjectAltName(c.subjectAltName), { role: 'admin' });
+  // clientAuth only: the admin certificate cannot pose as a TLS server.
+  assert.deepEqual(c.keyUsage, ['1.3.6.1.5.5.7.3.2']);
+  assert.ok(c.checkPrivateKey((await import('node:crypto')).createPrivateKey(keyPem)));
 });
 
 test('signCsr issues a node certificate naming the node id, for client and server auth', async () => {

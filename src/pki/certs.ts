@@ -16,11 +16,13 @@ export interface CertAndKey {
 }
 
 /** Who a certificate of this cluster speaks for, read from its URI SAN. */
-export type PeerIdentity = { role: 'server' } | { role: 'node'; nodeId: string };
+export type PeerIdentity = { role: 'server' } | { role: 'node'; nodeId: string } | { role: 'admin' };
 
 /** URI SANs that carry a certificate's role (the CN repeats it for humans). */
 export const SERVER_URI = 'karu://server';
 export const NODE_URI_PREFIX = 'karu://node/';
+/** The cluster admin's client certificate (cluster-admin routes: tokens, node removal, drain…). */
+export const ADMIN_URI = 'karu://admin';
 
 const DAY = 24 * 3600_000;
 /** The CA outlives everything it signs. */
@@ -28,6 +30,8 @@ export const CA_TTL_MS = 10 * 365 * DAY;
 export const SERVER_CERT_TTL_MS = 365 * DAY;
 /** Node certificates renew themselves at 50–80% of this. */
 export const NODE_CERT_TTL_MS = 90 * DAY;
+/** The admin certificate is a file an operator copies around: long-lived, re-issued by the server when near its end. */
+export const ADMIN_CERT_TTL_MS = 2 * 365 * DAY;
 /** Certificates start a little in the past so a peer with a slow clock accepts them. */
 const BACKDATE_MS = 5 * 60_000;
 
@@ -66,6 +70,24 @@ export async function issueServerCert(ca: CaBundle, opts: { hosts: string[]; now
     san,
     now: opts.now ?? new Date(),
     ttlMs: opts.ttlMs ?? SERVER_CERT_TTL_MS,
+  });
+  return { certPem, keyPem: await exportKeyPem(keys.privateKey) };
+}
+
+/**
+ * The cluster admin's client certificate (URI SAN `karu://admin`, clientAuth only, so it
+ * cannot serve as anybody's server). Whoever holds it and its key may rotate join tokens,
+ * remove and drain nodes.
+ */
+export async function issueAdminCert(ca: CaBundle, opts: { now?: Date; ttlMs?: number } = {}): Promise<CertAndKey> {
+  const keys = await generateKeys();
+  const certPem = await issue(ca, {
+    subject: 'CN=karu-admin',
+    publicKey: keys.publicKey,
+    san: [{ type: 'url', value: ADMIN_URI }],
+    now: opts.now ?? new Date(),
+    ttlMs: opts.ttlMs ?? ADMIN_CERT_TTL_MS,
+    clientOnly: true,
   });
   return { certPem, keyPem: await exportKeyPem(keys.privateKey) };
 }
@@ -152,6 +174,7 @@ export function identityFromSubjectAltName(subjectaltname: string | undefined): 
 
 function identityFromUris(uris: string[]): PeerIdentity | undefined {
   if (uris.includes(SERVER_URI)) return { role: 'server' };
+  if (uris.includes(ADMIN_URI)) return { role: 'admin' };
   const node = uris.find((u) => u.startsWith(NODE_URI_PREFIX));
   if (node && node.length > NODE_URI_PREFIX.length) return { role: 'node', nodeId: node.slice(NODE_URI_PREFIX.length) };
   return undefined;
@@ -169,7 +192,7 @@ type CryptoKeyX = CryptoKeyPairX['publicKey'];
 
 async function issue(
   ca: CaBundle,
-  opts: { subject: string; publicKey: unknown; san: { type: 'dns' | 'ip' | 'url'; value: string }[]; now: Date; ttlMs: number },
+  opts: { subject: string; publicKey: unknown; san: { type: 'dns' | 'ip' | 'url'; value: string }[]; now: Date; ttlMs: number; clientOnly?: boolean },
 ): Promise<string> {
   const caCert = new x509.X509Certificate(ca.certPem);
   const signingKey = await importKeyPem(ca.keyPem);
@@ -185,7 +208,7 @@ async function issue(
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
+      new x509.ExtendedKeyUsageExtension(opts.clientOnly ? [x509.ExtendedKeyUsage.clientAuth] : [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
       new x509.SubjectAlternativeNameExtension(opts.san),
       await x509.AuthorityKeyIdentifierExtension.create(caCert),
       await x509.SubjectKeyIdentifierExtension.create(publicKey),

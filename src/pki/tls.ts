@@ -111,5 +111,6 @@ export async function fetchPinnedCa(url: string, expectedFingerprint: string, ti
 
 function describe(who: PeerIdentity | undefined): string {
   if (!who) return 'no Karu role';
-  return who.role === 'server' ? 'the server' : `node ${who.nodeId}`;
+  if (who.role === 'node') return `node ${who.nodeId}`;
+  return who.role === 'server' ? 'the server' : 'the cluster admin';
 }

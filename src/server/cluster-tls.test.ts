@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -36,7 +36,8 @@ test('cluster security: join, mutual TLS, renewal, restart, rotation, revocation
   };
   const closers: (() => Promise<unknown>)[] = [];
   const logger = silentLogger();
-  const server = await startServer({ dataDir: await tmp('server'), listen: '127.0.0.1:0', tls: true, logLevel: 'silent' }, { logger });
+  const serverDir = await tmp('server');
+  const server = await startServer({ dataDir: serverDir, listen: '127.0.0.1:0', tls: true, logLevel: 'silent' }, { logger });
   closers.push(() => server.stop());
   const tls = server.tls!;
   const fetchWith = (creds: Parameters<typeof createTlsFetch>[0], expect: 'server' | 'node' = 'server'): TlsFetch => {
@@ -44,7 +45,11 @@ test('cluster security: join, mutual TLS, renewal, restart, rotation, revocation
     closers.push(() => f.close());
     return f;
   };
-  const admin = new KaruClient({ baseUrl: server.url, fetch: fetchWith({ caPem: tls.caPem }).fetch });
+  // The operator on the server machine: the admin certificate the server wrote beside ca.pem.
+  const adminCreds = { caPem: tls.caPem, certPem: await readFile(join(serverDir, 'admin.pem'), 'utf8'), keyPem: await readFile(join(serverDir, 'admin-key.pem'), 'utf8') };
+  const admin = new KaruClient({ baseUrl: server.url, fetch: fetchWith(adminCreds).fetch });
+  // Anybody else who reaches the API and trusts the CA, without a client certificate.
+  const anon = new KaruClient({ baseUrl: server.url, fetch: fetchWith({ caPem: tls.caPem }).fetch });
   const asNode = (creds: NodeTls) => new KaruClient({ baseUrl: server.url, fetch: fetchWith(creds).fetch });
   const agentInput = (dataDir: string, extra: { joinToken?: string } = {}) => ({
     serverUrl: server.url,
@@ -172,8 +177,28 @@ test('cluster security: join, mutual TLS, renewal, restart, rotation, revocation
       assert.ok((await asNode(current).heartbeat(nodeId as NodeId)).heartbeatTtlMs > 0);
     });
 
+    await t.test('cluster-admin routes: no certificate or a node certificate is 403, the admin certificate passes', async () => {
+      for (const f of ['admin.pem', 'admin-key.pem']) assert.equal((await stat(join(serverDir, f))).mode & 0o777, 0o600, f);
+      const forbidden = refused('FORBIDDEN', /cluster admin certificate \(<server data dir>\/admin\.pem\).*--cert\/--key/);
+      const nodeCreds = (await loadNodeTls(agentDir))!;
+      for (const who of [anon, asNode(nodeCreds)]) {
+        await assert.rejects(who.rotateJoinToken(), forbidden);
+        await assert.rejects(who.removeNode(nodeId), forbidden);
+        await assert.rejects(who.drainNode(nodeId as NodeId, { enable: true }), forbidden);
+        await assert.rejects(who.setNodeEligibility(nodeId as NodeId, false), forbidden);
+        await assert.rejects(who.rebalance({ dryRun: true }), forbidden);
+      }
+      // Nothing happened, and reading stays open to anybody.
+      const node = await anon.getNode(nodeId);
+      assert.equal(node.status, 'ready');
+      assert.equal(node.eligibility, 'eligible');
+      // The admin certificate works (rotation and removal: the subtests below).
+      assert.equal((await admin.drainNode(nodeId as NodeId, { enable: false })).drain, false);
+      assert.equal((await admin.setNodeEligibility(nodeId as NodeId, true)).eligibility, 'eligible');
+      assert.equal((await admin.rebalance({ dryRun: true })).dryRun, true);
+    });
+
     await t.test('agent routes refuse no certificate, another CA, and another node', async () => {
-      const anon = admin;
       await assert.rejects(anon.heartbeat(nodeId as NodeId), refused('UNAUTHORIZED', /client certificate issued by this cluster/));
       await assert.rejects(anon.nodeAllocations(nodeId as NodeId, 0, 0), refused('UNAUTHORIZED', /client certificate/));
       // Same node id, signed by another CA: the TLS layer does not authorise it.
@@ -202,5 +227,23 @@ test('cluster security: join, mutual TLS, renewal, restart, rotation, revocation
   } finally {
     for (const c of closers.reverse()) await c().catch(() => undefined);
     for (const d of dirs) await rm(d, { recursive: true, force: true });
+  }
+});
+
+test('plain HTTP (no TLS): no admin certificate is written and the cluster-admin routes stay open', async () => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'karu-plain-'));
+  const server = await startServer({ dataDir, listen: '127.0.0.1:0', tls: false, logLevel: 'silent' }, { logger: silentLogger() });
+  try {
+    assert.match(server.url, /^http:\/\//);
+    await assert.rejects(stat(join(dataDir, 'admin.pem')), /ENOENT/);
+    const client = new KaruClient({ baseUrl: server.url });
+    assert.equal((await client.rebalance({ dryRun: true })).dryRun, true);
+    // Past the (absent) guard: the routes themselves answer.
+    await assert.rejects(client.removeNode('nope'), (e: unknown) => isKaruError(e) && e.code === 'NOT_FOUND');
+    await assert.rejects(client.drainNode('nope', { enable: true }), (e: unknown) => isKaruError(e) && e.code === 'NOT_FOUND');
+    await assert.rejects(client.rotateJoinToken(), (e: unknown) => isKaruError(e) && e.code === 'INVALID' && /without TLS/.test(e.message));
+  } finally {
+    await server.stop();
+    await rm(dataDir, { recursive: true, force: true });
   }
 });

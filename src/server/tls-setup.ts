@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
 import type { Store } from '../store/store.js';
+import { ensureAdminCert } from './admin-cert.js';
 import { ClusterPki } from './cluster-pki.js';
 import type { ServerConfig } from './config.js';
 
@@ -29,9 +30,13 @@ export function advertiseHost(config: ServerConfig, interfaces: NodeJS.Dict<os.N
   return '127.0.0.1';
 }
 
-/** Opens the CA (creating it on first start) and writes its certificate to `<dataDir>/ca.pem` for the CLI. */
+/**
+ * Opens the CA (creating it on first start), writes its certificate to `<dataDir>/ca.pem`
+ * for the CLI and the cluster admin's certificate beside it (admin.pem, admin-key.pem).
+ */
 export async function openClusterPki(config: ServerConfig, store: Store, clock: Clock, logger: Logger, joinUrl: () => string): Promise<ClusterPki> {
   const pki = await ClusterPki.open({ store, clock, logger, hosts: serverHosts(config), joinUrl });
   writeFileSync(join(config.dataDir, CA_FILE), pki.ca.certPem, { mode: 0o644 });
+  await ensureAdminCert(config.dataDir, pki.ca, new Date(clock.now()), logger);
   return pki;
 }

@@ -346,13 +346,20 @@ export class Lab {
     return join(this.dir, 'server', 'ca.pem');
   }
 
-  /** An API client as an operator's CLI has it: over TLS trusting the cluster CA in join mode. */
+  /**
+   * An API client as an operator's CLI on the server machine has it: over TLS trusting the
+   * cluster CA and presenting the admin certificate beside it in join mode.
+   */
   private async adminClient(url: string): Promise<KaruClient> {
     if (!url.startsWith('https:')) return new KaruClient({ baseUrl: url, timeoutMs: 10_000 });
     const caPem = await eventually('the server to write its CA certificate', () => readFileIfAny(this.caFile) || undefined, 30_000);
+    const serverDir = join(this.dir, 'server');
+    // The server writes the admin certificate right after ca.pem; key before certificate.
+    const certPem = await eventually('the server to write its admin certificate', () => readFileIfAny(join(serverDir, 'admin.pem')) || undefined, 30_000);
+    const keyPem = readFileIfAny(join(serverDir, 'admin-key.pem'));
     const { createTlsFetch } = await import('../../src/pki/tls.js');
     this.tlsFetch?.close().catch(() => undefined);
-    this.tlsFetch = createTlsFetch({ caPem }, 'server');
+    this.tlsFetch = createTlsFetch({ caPem, certPem, keyPem }, 'server');
     return new KaruClient({ baseUrl: url, timeoutMs: 10_000, fetch: this.tlsFetch.fetch });
   }
 

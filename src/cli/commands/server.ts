@@ -44,7 +44,10 @@ export function registerServer(program: Command, wrap: ActionWrapper): void {
       `
 On first start the server creates the cluster CA (kept in its store) and a join token,
 and prints the command that joins a node; the CA certificate is written to
-<data-dir>/ca.pem for the CLI (--ca / KARU_CA_CERT). Logs go to stderr as JSON lines.
+<data-dir>/ca.pem for the CLI (--ca / KARU_CA_CERT), the cluster admin's client certificate
+beside it (admin.pem, admin-key.pem, 0600: token rotation, node rm/drain/eligibility and
+rebalance need it; the CLI uses them when next to its CA file, else --cert/--key).
+Logs go to stderr as JSON lines.
 SIGINT/SIGTERM stop it cleanly (exit 0); running containers are not touched.
 
 Examples:
@@ -74,6 +77,7 @@ export async function runServer(ctx: CommandContext, opts: ServerOptions): Comma
   if (server.tls) {
     println(ctx.stdout, `CA fingerprint (sha256): ${server.tls.caFingerprint}`);
     println(ctx.stdout, `CA certificate: ${join(dataDir, 'ca.pem')}`);
+    println(ctx.stdout, `Admin certificate: ${join(dataDir, 'admin.pem')} + admin-key.pem (whoever holds them is cluster admin)`);
     println(ctx.stdout, `Join token: ${server.tls.joinToken}`);
     println(ctx.stdout, 'On each node run:');
     println(ctx.stdout, `  ${server.tls.joinCommand}`);
