@@ -4,6 +4,7 @@ import type { Node, DriverHealth } from '../core/node.js';
 import type { AllocStatus, AllocView, ClientStatus } from '../core/alloc.js';
 import type { Evaluation } from '../core/evaluation.js';
 import type { Resources } from '../core/resources.js';
+import type { NodeUtilisation, RebalanceMove } from '../core/rebalance.js';
 
 /**
  * The wire contract of API v1: request and response bodies. The server's routes
@@ -202,27 +203,6 @@ export interface RebalanceRequest {
   namespace?: string;
 }
 
-export interface NodeUtilisation {
-  nodeId: NodeId;
-  name: string;
-  /** Fractions 0..1 of the node's total. */
-  cpu: number;
-  memory: number;
-  allocs: number;
-}
-
-export interface RebalanceMove {
-  allocId: AllocId;
-  name: string;
-  namespace: string;
-  jobName: string;
-  fromNodeId: NodeId;
-  fromNodeName: string;
-  toNodeId: NodeId;
-  toNodeName: string;
-  why: string;
-}
-
 export interface RebalanceResponse {
   dryRun: boolean;
   /** Present when the moves were recorded: they run make-before-break, `maxParallel` at a time. */
@@ -234,3 +214,5 @@ export interface RebalanceResponse {
   imbalanceAfter: number;
   notMovable: { allocId: AllocId; name: string; nodeName: string; why: string }[];
 }
+
+export type { NodeUtilisation, RebalanceMove };

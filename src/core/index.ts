@@ -10,3 +10,4 @@ export * from './disconnect.js';
 export * from './node.js';
 export * from './alloc.js';
 export * from './evaluation.js';
+export * from './rebalance.js';

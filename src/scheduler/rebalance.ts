@@ -10,6 +10,7 @@ import type { SchedulerState } from './types.js';
 import { groupKey } from './usage.js';
 import type { NodeUsage } from './usage.js';
 import { isLive } from '../core/alloc.js';
+import type { NodeUtilisation, RebalanceMove } from '../core/rebalance.js';
 
 /**
  * The rebalance planner: given the state, which allocations to move where so that load is
@@ -50,28 +51,6 @@ export interface RebalanceOptions {
   job?: { namespace: string; name: string };
   /** Stop after this many moves. Default DEFAULT_MAX_MOVES. */
   maxMoves?: number;
-}
-
-export interface RebalanceMove {
-  allocId: AllocId;
-  /** `job.group[index]`. */
-  name: string;
-  namespace: string;
-  jobName: string;
-  fromNodeId: NodeId;
-  fromNodeName: string;
-  toNodeId: NodeId;
-  toNodeName: string;
-  why: string;
-}
-
-export interface NodeUtilisation {
-  nodeId: NodeId;
-  name: string;
-  /** Fractions 0..1 of the node's total. */
-  cpu: number;
-  memory: number;
-  allocs: number;
 }
 
 export interface RebalancePlan {
@@ -185,7 +164,6 @@ export function planRebalance(state: SchedulerState, opts: RebalanceOptions = {}
   }
   return { moves, before, after: snapshot(models), imbalanceBefore, imbalanceAfter: stats.imbalance(), notMovable };
 }
-
 
 /** A movable allocation, or why not ('' = not a candidate and not worth reporting). */
 function candidate(state: SchedulerState, a: AllocView, at: Model): Candidate | string {
@@ -322,3 +300,5 @@ function pct(m: Model): string {
 function bump(map: Map<string, number>, key: string, by: number): void {
   map.set(key, (map.get(key) ?? 0) + by);
 }
+
+export type { NodeUtilisation, RebalanceMove };

@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import Docker from 'dockerode';
 import { KaruClient } from '../../src/client/client.js';
+import { eventually } from '../eventually.js';
 
 const exec = promisify(execFile);
 export const ROOT = resolve(import.meta.dirname, '../..');
@@ -27,21 +28,6 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Polls `fn` until it returns a truthy value or `timeoutMs` passes; returns the value. */
-export async function eventually<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 30_000, everyMs = 200): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}${last ? ` (last error: ${String(last)})` : ''}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
 
 /** `karu dev` as a real process: server + agent, its own data dir and port. */
 export class DevCluster {
@@ -145,3 +131,5 @@ export async function httpGet(url: string, timeoutMs = 2_000): Promise<{ status:
   const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
   return { status: res.status, body: await res.text() };
 }
+
+export { eventually };

@@ -28,6 +28,7 @@ import {
   shQuiet,
   unmountUnder,
 } from './sys.js';
+import { eventually } from '../eventually.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const KARU_BIN = join(ROOT, 'bin/karu.js');
@@ -93,23 +94,7 @@ interface LabState {
   hosts?: { name: string; address: string; dockerSocket: string }[];
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Polls `fn` until it returns a truthy value; throws naming `what` after `timeoutMs`. */
-export async function eventually<T>(what: string, fn: () => Promise<T | undefined | false | null> | T | undefined | false | null, timeoutMs = 30_000, everyMs = 250): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}${last ? ` (last error: ${String(last)})` : ''}`);
-    await sleep(everyMs);
-  }
-}
 
 export class Lab {
   readonly hosts: LabHost[] = [];
@@ -650,3 +635,5 @@ async function stopChild(p: ChildProcess | undefined, graceMs: number): Promise<
   await exited;
   clearTimeout(timer);
 }
+
+export { eventually };
