@@ -212,6 +212,7 @@ export class Agent {
         resources: fp.resources,
         attributes: fp.attributes,
         labels: { ...config.labels },
+        ...(config.pool !== undefined ? { pool: config.pool } : {}),
         drivers: { [driver.name]: this.driverHealth },
         portRange: { ...config.portRange },
       };

@@ -18,6 +18,8 @@ export const agentConfigInput = z
     address: z.string().min(1).optional(),
     /** Operator labels for constraints (`${label.zone}`). Default: none. */
     labels: z.record(z.string(), z.string()).optional(),
+    /** Node pool the node belongs to (jobs name theirs in `nodePool`). Default: `default`. */
+    pool: z.string().min(1).optional(),
     /** CPU offered to allocations. Default: cores × 1000 MHz. */
     cpuMhz: z.number().int().positive().optional(),
     /** Memory offered to allocations. Default: total memory minus `reservedMemoryMb`. */
@@ -54,6 +56,8 @@ export interface AgentConfig {
   readonly name: string;
   readonly address: string;
   readonly labels: Readonly<Record<string, string>>;
+  /** Node pool; undefined = the server's default pool. */
+  readonly pool: string | undefined;
   /** Undefined: fingerprinted (cores × 1000). */
   readonly cpuMhz: number | undefined;
   /** Undefined: fingerprinted (total memory − reservedMemoryMb). */
@@ -90,6 +94,7 @@ export function resolveAgentConfig(input: unknown): AgentConfig {
     name: c.name ?? os.hostname(),
     address: c.address ?? defaultAddress(),
     labels: Object.freeze({ ...(c.labels ?? {}) }),
+    pool: c.pool,
     cpuMhz: c.cpuMhz,
     memoryMb: c.memoryMb,
     reservedMemoryMb: c.reservedMemoryMb ?? AGENT_DEFAULTS.reservedMemoryMb,

@@ -65,6 +65,7 @@ export const registerNodeBody = z.object({
   resources,
   attributes: stringMap.default({}),
   labels: stringMap.default({}),
+  pool: nonEmpty.optional(),
   drivers: drivers.default({}),
   portRange: z
     .object({ min: port, max: port })

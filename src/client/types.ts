@@ -65,6 +65,8 @@ export interface RegisterNodeRequest {
   resources: Resources;
   attributes: Record<string, string>;
   labels: Record<string, string>;
+  /** Node pool; absent = `default`. */
+  pool?: string;
   drivers: Record<string, DriverHealth>;
   portRange?: { min: number; max: number };
 }

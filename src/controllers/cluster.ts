@@ -153,6 +153,7 @@ export class Cluster implements ControlPlane {
       resources: req.resources,
       attributes: req.attributes,
       labels: req.labels,
+      ...(req.pool !== undefined ? { pool: req.pool } : {}),
       drivers: req.drivers,
       portRange: req.portRange ?? existing?.portRange ?? { min: 20000, max: 32000 },
       registeredAt: existing?.registeredAt ?? now,

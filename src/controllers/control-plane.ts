@@ -64,6 +64,8 @@ export interface NodeRegistration {
   resources: Resources;
   attributes: Record<string, string>;
   labels: Record<string, string>;
+  /** Node pool; absent = `default`. */
+  pool?: string;
   drivers: Record<string, DriverHealth>;
   portRange?: { min: number; max: number };
 }

@@ -84,6 +84,17 @@ describe('controllers against a real store', () => {
     assert.equal(live()[0]!.nodeName, 'big');
   });
 
+  test('a node registered in a pool takes only jobs of that pool', async () => {
+    const gpu = await ctl.cluster.registerNode(aRegistration({ name: 'gpu1', pool: 'gpu' }));
+    const plain = await ctl.cluster.registerNode(aRegistration({ name: 'plain' }));
+    assert.equal(gpu.node.pool, 'gpu');
+    await ctl.cluster.registerJob(aJob({ name: 'train', nodePool: 'gpu' }, 3));
+    await ctl.cluster.registerJob(aJob({}, 3));
+    await settle();
+    assert.ok(live('train').length === 3 && live('train').every((a) => a.nodeId === gpu.node.id));
+    assert.ok(live().length === 3 && live().every((a) => a.nodeId === plain.node.id));
+  });
+
   test('a node that stops heartbeating goes down and its allocations are replaced elsewhere', async () => {
     const a = await ctl.cluster.registerNode(aRegistration({ name: 'a' }));
     await ctl.cluster.registerJob(aJob({ placement: 'binpack' }, 2));

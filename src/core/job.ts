@@ -11,6 +11,8 @@ export interface Job {
   constraints: Constraint[];
   /** How to rank feasible nodes: fill nodes up (binpack, default) or even them out (spread). */
   placement: PlacementStrategy;
+  /** Node pool whose nodes may run the job; undefined = `default` (see DEFAULT_NODE_POOL). */
+  nodePool?: string;
   groups: Group[];
   meta: Record<string, string>;
   /** Set by `karu stop`: the job stays (with its history) but nothing of it should run. */

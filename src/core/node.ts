@@ -24,6 +24,8 @@ export interface Node {
   attributes: Record<string, string>;
   /** Operator-given labels (`--label zone=a`). */
   labels: Record<string, string>;
+  /** Node pool the node belongs to (`--pool`); undefined = `default`. Jobs run only in their own pool. */
+  pool?: string;
   drivers: Record<string, DriverHealth>;
   /** URL of the agent's own API (logs), as the server reaches it. */
   agentUrl?: string;
@@ -71,3 +73,6 @@ export interface DriverHealth {
 export function isSchedulable(node: Node): boolean {
   return node.status === 'ready' && node.eligibility === 'eligible' && !node.drain;
 }
+
+/** The pool of a node without `pool` and of a job without `nodePool`. */
+export const DEFAULT_NODE_POOL = 'default';

@@ -1,4 +1,5 @@
 import type { Group, Job } from '../core/job.js';
+import { DEFAULT_NODE_POOL } from '../core/node.js';
 import type { Node } from '../core/node.js';
 import type { Resources } from '../core/resources.js';
 import { constraintHolds, formatConstraint } from './constraints.js';
@@ -18,6 +19,7 @@ import type { NodeUsage } from './usage.js';
 export const NODE_NOT_READY = 'NODE_NOT_READY';
 export const NODE_INELIGIBLE = 'NODE_INELIGIBLE';
 export const NODE_DRAINING = 'NODE_DRAINING';
+export const NODE_POOL = 'NODE_POOL';
 export const DRIVER_UNHEALTHY = 'DRIVER_UNHEALTHY';
 export const JOB_CONSTRAINT = 'JOB_CONSTRAINT';
 export const GROUP_CONSTRAINT = 'GROUP_CONSTRAINT';
@@ -47,6 +49,8 @@ export interface Rejection {
   item?: string;
   needs?: number;
   free?: number;
+  /** What the job wanted instead (one value per filter, e.g. its node pool). */
+  wants?: string;
 }
 
 /** Rejections of one filter over many nodes, folded for `explain`. */
@@ -54,6 +58,7 @@ export interface RejectionSummary {
   /** Distinct items, in the order first seen. */
   items: string[];
   needs?: number;
+  wants?: string;
   /** The most any rejected node had free: "how close did we come". */
   mostFree?: number;
 }
@@ -118,6 +123,16 @@ export const FILTERS: readonly NodeFilter[] = [
     explain: (n) => `${nodes(n)}: draining`,
   },
   {
+    reason: NODE_POOL,
+    stage: 'node',
+    check(node, ask) {
+      const wants = ask.job.nodePool ?? DEFAULT_NODE_POOL;
+      const pool = node.pool ?? DEFAULT_NODE_POOL;
+      return pool === wants ? undefined : { item: pool, wants };
+    },
+    explain: (n, d) => `${nodes(n)}: in another node pool (job wants '${d.wants ?? DEFAULT_NODE_POOL}')`,
+  },
+  {
     reason: DRIVER_UNHEALTHY,
     stage: 'node',
     check(node) {
@@ -170,6 +185,7 @@ export class FilterTally {
     e.count++;
     if (r.item !== undefined && !e.summary.items.includes(r.item)) e.summary.items.push(r.item);
     if (r.needs !== undefined) e.summary.needs = r.needs;
+    if (r.wants !== undefined) e.summary.wants = r.wants;
     if (r.free !== undefined) e.summary.mostFree = Math.max(e.summary.mostFree ?? r.free, r.free);
   }
 
@@ -217,9 +233,5 @@ export function passes(filters: readonly NodeFilter[], node: Node, ask: Placemen
   return true;
 }
 
-const NO_USAGE: NodeUsage = { used: { cpuMhz: 0, memoryMb: 0 }, ports: new Set(), groups: new Map() };
-
-/** The nodes that pass every `node`-stage filter for this group; rejections go to `tally`. */
-export function nodeFeasible(all: readonly Node[], ask: PlacementAsk, tally: FilterTally): Node[] {
-  return all.filter((n) => passes(NODE_FILTERS, n, ask, NO_USAGE, tally));
-}
+/** The usage given to `node`-stage filters, which must not look at it. Never mutated. */
+export const NO_USAGE: NodeUsage = { used: { cpuMhz: 0, memoryMb: 0 }, ports: new Set(), groups: new Map() };

@@ -2,6 +2,7 @@ import type { NodeId } from '../core/ids.js';
 import type { Job, PlacementStrategy } from '../core/job.js';
 import type { Node } from '../core/node.js';
 import type { Resources } from '../core/resources.js';
+import type { Sampling } from './types.js';
 
 /**
  * Ranking: among feasible nodes, which is best for one allocation. Higher is better.
@@ -60,10 +61,20 @@ export function scoreNode(r: RankInput): number {
 }
 
 /**
- * How many feasible nodes to score before picking the best. v1 scores them all; the
- * sampling issue will bound this (Nomad: 2, or log2(nodes) for services) so a placement
- * costs far less than O(nodes). Candidates arrive shuffled, so any prefix is a fair sample.
+ * How many feasible nodes to score before picking the best (Nomad's LimitIterator idea):
+ * 2 for batch jobs, max(2, ⌈log2 nodes⌉) for services, all of them for a full scan.
+ * Nodes are walked in a seeded random order, so the first `limit` feasible ones are a
+ * fair sample, and a placement costs O(limit) rather than O(nodes) when many nodes fit.
  */
-export function sampleLimit(_job: Job, _feasibleNodes: number): number {
-  return Number.POSITIVE_INFINITY;
+export function sampleLimit(job: Job, nodeCount: number, sampling: Sampling = 'limited'): number {
+  if (sampling === 'full') return Number.POSITIVE_INFINITY;
+  if (job.type === 'batch') return 2;
+  return Math.max(2, Math.ceil(Math.log2(Math.max(1, nodeCount))));
 }
+
+/**
+ * Penalised nodes (anti-affinity, failed-node penalty) met while sampling that do not use
+ * up the sample (Nomad's maxSkip): they still compete, but up to this many of them make
+ * the walk go on looking for an unpenalised node.
+ */
+export const MAX_PENALISED_SKIPS = 3;

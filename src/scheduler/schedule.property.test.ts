@@ -7,6 +7,7 @@ import { seededRng } from '../lib/rng.js';
 import type { Rng } from '../lib/rng.js';
 import { constraintHolds } from './constraints.js';
 import { schedule } from './schedule.js';
+import type { Sampling } from './types.js';
 import { aContext, aGroup, aJob, anEval, aNode, aState, aTask, T0 } from './testing/builders.js';
 import type { TestState } from './testing/builders.js';
 
@@ -93,7 +94,7 @@ function checkInvariants(state: TestState, step: number): void {
   }
 }
 
-function simulate(seed: number, steps: number): { placed: number; failures: number } {
+function simulate(seed: number, steps: number, sampling: Sampling = 'limited'): { placed: number; failures: number } {
   const rng = seededRng(seed);
   const state = aState({ nodes: Array.from({ length: 6 }, (_, i) => randomNode(rng, i)) });
   const names = Array.from({ length: 8 }, (_, i) => `job${i}`);
@@ -102,7 +103,7 @@ function simulate(seed: number, steps: number): { placed: number; failures: numb
   let failures = 0;
 
   const evaluate = (name: string) => {
-    const plan = schedule(state, anEval({ namespace: 'default', name }), aContext({ seed: `${seed}-${now}-${name}`, now }));
+    const plan = schedule(state, anEval({ namespace: 'default', name }), aContext({ seed: `${seed}-${now}-${name}`, now, sampling }));
     for (const a of plan.place) {
       const node = state.node(a.nodeId)!;
       assert.equal(node.status === 'ready' && node.eligibility === 'eligible' && !node.drain, true, 'placed on a schedulable node');
@@ -154,9 +155,10 @@ function simulate(seed: number, steps: number): { placed: number; failures: numb
 }
 
 describe('schedule: properties over many evaluations', () => {
-  for (const seed of [1, 2, 3, 4, 5]) {
-    it(`seed ${seed}: never overcommits, never reuses a port, keeps constraints`, () => {
-      const { placed, failures } = simulate(seed, 250);
+  const runs = [1, 2, 3, 4, 5].map((seed) => ({ seed, sampling: 'limited' as Sampling })).concat([1, 2].map((seed) => ({ seed, sampling: 'full' as Sampling })));
+  for (const { seed, sampling } of runs) {
+    it(`seed ${seed} (${sampling} sampling): never overcommits, never reuses a port, keeps constraints`, () => {
+      const { placed, failures } = simulate(seed, 250, sampling);
       // Guard against a vacuous run: the simulation must actually place and fail things.
       assert.ok(placed > 50, `placed ${placed}`);
       assert.ok(failures > 0, `failures ${failures}`);

@@ -15,16 +15,17 @@ import {
   STATIC_PORT_IN_USE,
 } from './feasibility.js';
 import { schedule } from './schedule.js';
+import type { Sampling } from './types.js';
 import { aContext, aGroup, aJob, anAlloc, anEval, aNode, aState, aTask, T0 } from './testing/builders.js';
 import type { TestState } from './testing/builders.js';
 
-const run = (state: TestState, job: Pick<Job, 'namespace' | 'name'>, seed: string | number = 'test') =>
-  schedule(state, anEval(job), aContext({ seed }));
+const run = (state: TestState, job: Pick<Job, 'namespace' | 'name'>, seed: string | number = 'test', sampling?: Sampling) =>
+  schedule(state, anEval(job), aContext({ seed, ...(sampling ? { sampling } : {}) }));
 
 /** Schedules and applies, as the control plane would, returning the plan. */
-const runAndApply = (state: TestState, job: Job, seed: string | number = 'test') => {
+const runAndApply = (state: TestState, job: Job, seed: string | number = 'test', sampling?: Sampling) => {
   state.putJob(job);
-  const plan = run(state, job, seed);
+  const plan = run(state, job, seed, sampling);
   state.apply(plan);
   return plan;
 };
@@ -66,10 +67,11 @@ describe('schedule: placement', () => {
     assert.deepEqual([plan.place, plan.stop, plan.markLost, plan.inPlaceUpdate], [[], [], [], []]);
   });
 
+  // Ranking quality: a full scan, so every node is compared (sampling.test.ts covers the sample).
   it('binpack fills one node before the next', () => {
     const nodes = [aNode(), aNode(), aNode()];
     const state = aState({ nodes });
-    for (let i = 0; i < 6; i++) runAndApply(state, aJob({ name: `job${i}` }), i);
+    for (let i = 0; i < 6; i++) runAndApply(state, aJob({ name: `job${i}` }), i, 'full');
     const perNode = nodeNames(state, nodes).sort();
     assert.deepEqual(perNode, [0, 0, 6]);
   });
@@ -77,7 +79,7 @@ describe('schedule: placement', () => {
   it('spread evens nodes out', () => {
     const nodes = [aNode(), aNode(), aNode()];
     const state = aState({ nodes });
-    for (let i = 0; i < 6; i++) runAndApply(state, aJob({ name: `job${i}`, placement: 'spread' }), i);
+    for (let i = 0; i < 6; i++) runAndApply(state, aJob({ name: `job${i}`, placement: 'spread' }), i, 'full');
     assert.deepEqual(nodeNames(state, nodes), [2, 2, 2]);
   });
 

@@ -5,10 +5,11 @@ import { groupResources } from '../core/job.js';
 import type { Group, Job } from '../core/job.js';
 import { isSchedulable } from '../core/node.js';
 import type { Node } from '../core/node.js';
-import { askFor, CAPACITY_FILTERS, FilterTally, nodeFeasible, passes } from './feasibility.js';
+import { CandidateWalk } from './candidates.js';
+import { askFor, FilterTally } from './feasibility.js';
 import { placementFailure } from './failure.js';
 import { assignPorts } from './ports.js';
-import { sampleLimit, scoreNode } from './rank.js';
+import { MAX_PENALISED_SKIPS, sampleLimit, scoreNode } from './rank.js';
 import { reconcile } from './reconcile.js';
 import type { PlacementRequest } from './reconcile.js';
 import type { Plan, ScheduleContext, SchedulerState } from './types.js';
@@ -48,10 +49,9 @@ export function schedule(state: SchedulerState, evaluation: Evaluation, ctx: Sch
   // Sorted first so the shuffle, and so the plan, depends only on the seed and the
   // snapshot's contents, not on the order the read model happens to list nodes in.
   const nodes = ctx.rng.shuffle([...state.nodes()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)));
-  const available = nodes.filter(isSchedulable).length;
   for (const group of job.groups) {
     const requests = groups.get(group.name)?.place ?? [];
-    if (requests.length > 0) placeGroup(job, group, requests, nodes, available, usage, evaluation, ctx, plan);
+    if (requests.length > 0) placeGroup(job, group, requests, nodes, usage, evaluation, ctx, plan);
   }
   return plan;
 }
@@ -61,45 +61,56 @@ function placeGroup(
   group: Group,
   requests: readonly PlacementRequest[],
   nodes: readonly Node[],
-  available: number,
   usage: UsageTracker,
   evaluation: Evaluation,
   ctx: ScheduleContext,
   plan: Plan,
 ): void {
   const ask = askFor(job, group, groupResources(group));
-  const nodeTally = new FilterTally();
-  const candidates = nodeFeasible(nodes, ask, nodeTally);
-  const limit = sampleLimit(job, candidates.length);
+  const walk = new CandidateWalk(nodes, ask);
+  const limit = sampleLimit(job, nodes.length, ctx.sampling);
   const key = groupKey({ namespace: job.namespace, jobName: job.name, group: group.name });
 
   for (let i = 0; i < requests.length; i++) {
     const req = requests[i]!;
-    const tally = nodeTally.clone();
+    const tally = new FilterTally();
     let best: { node: Node; score: number } | undefined;
-    let scored = 0;
-    // A rebalance move names its node: there or nowhere (the drainer drops a move that cannot be placed).
-    const pool = req.targetNodeId === undefined ? candidates : candidates.filter((n) => n.id === req.targetNodeId);
-    for (const node of pool) {
+    const consider = (node: Node): boolean => {
       const u = usage.of(node.id);
-      if (!passes(CAPACITY_FILTERS, node, ask, u, tally)) continue;
+      const collisions = u.groups.get(key) ?? 0;
       const score = scoreNode({
         node,
         used: u.used,
         ask: ask.resources,
         strategy: job.placement,
-        collisions: u.groups.get(key) ?? 0,
+        collisions,
         groupCount: group.count,
         ...(req.avoidNodeId !== undefined ? { avoidNodeId: req.avoidNodeId } : {}),
       });
-      // Strictly greater: ties go to the earlier node in the shuffled order.
+      ctx.onScore?.(node.id);
+      // Strictly greater: ties go to the node met first.
       if (best === undefined || score > best.score) best = { node, score };
-      if (++scored >= limit) break;
+      return collisions > 0 || node.id === req.avoidNodeId;
+    };
+    if (req.targetNodeId !== undefined) {
+      // A rebalance move names its node: there or nowhere (the drainer drops a move that cannot be placed).
+      const target = nodes.find((n) => n.id === req.targetNodeId);
+      if (target !== undefined && walk.fits(target, usage, new FilterTally())) consider(target);
+    } else {
+      // Score the first `limit` feasible nodes met; penalised ones (a few) do not use up the sample.
+      let sampled = 0;
+      let skipped = 0;
+      walk.begin();
+      for (let node = walk.next(usage, tally); node !== undefined; node = walk.next(usage, tally)) {
+        if (consider(node) && skipped < MAX_PENALISED_SKIPS) skipped++;
+        else if (++sampled >= limit) break;
+      }
     }
     if (best === undefined && req.targetNodeId !== undefined) continue;
     if (best === undefined) {
       // The rest of the group asks the same of the same nodes: it cannot fit either.
-      plan.failures[group.name] = placementFailure(requests.length - i, nodes.length, available, tally);
+      // Nothing fit, so the walk visited every node and the tally is complete.
+      plan.failures[group.name] = placementFailure(requests.length - i, nodes.length, nodes.filter(isSchedulable).length, tally);
       return;
     }
     const ports = assignPorts(group, best.node, usage.of(best.node.id).ports, ctx.rng);

@@ -27,7 +27,17 @@ export interface ScheduleContext {
   now: number;
   /** Ids for new allocations; injected so tests are deterministic. */
   newAllocId: () => AllocId;
+  /**
+   * 'limited' (default): score only a sample of the feasible nodes (`rank.sampleLimit`);
+   * 'full': score every feasible node (tests, the placement-quality bench).
+   */
+  sampling?: Sampling;
+  /** Test hook: called for every node scored, to count the sample. */
+  onScore?: (nodeId: NodeId) => void;
 }
+
+/** How many feasible nodes a placement scores: a bounded sample or all of them. */
+export type Sampling = 'limited' | 'full';
 
 /**
  * The scheduler's answer for one evaluation: what to start, what to stop, and whether

@@ -370,6 +370,9 @@ export const jobFileSchema = z
       .enum(['binpack', 'spread'], mustBeOneOf(['binpack', 'spread']))
       .default('binpack')
       .describe("How to choose among feasible nodes: fill nodes up ('binpack') or even them out ('spread')."),
+    nodePool: dnsLabel()
+      .default('default')
+      .describe("Node pool to run in: only nodes started with that `--pool` are considered. Default 'default'."),
     constraints: constraints().describe('Rules a node must satisfy to run any group of this job.'),
     meta: z
       .record(z.string().min(1, mustBe('a non-empty key')), stringish('a string'), mustBe('a map of key: value'))
@@ -415,6 +418,7 @@ export const jobFileSchema = z
       priority: f.priority,
       constraints: f.constraints,
       placement: f.placement,
+      nodePool: f.nodePool,
       groups,
       meta: f.meta,
       stopped: false,

@@ -106,6 +106,7 @@ describe('parseJobFile: valid files', () => {
         { attribute: '${label.zone}', operator: 'regexp', value: '^eu-' },
       ],
       placement: 'spread',
+      nodePool: 'default',
       groups: [
         {
           name: 'api',
@@ -158,6 +159,7 @@ describe('parseJobFile: valid files', () => {
       priority: 50,
       constraints: [],
       placement: 'binpack',
+      nodePool: 'default',
       groups: [
         {
           name: 'g',

@@ -18,6 +18,7 @@ export interface AgentOptions {
   label?: Record<string, string>;
   httpPort?: number;
   dockerSocket?: string;
+  pool?: string;
   logLevel?: LogLevel;
   /** https URL of the server to join (mutual TLS from then on). */
   join?: string;
@@ -35,6 +36,7 @@ export function registerAgent(program: Command, wrap: ActionWrapper): void {
     .option('--name <name>', 'node name (default: the hostname)')
     .option('--address <ip>', 'address other machines reach this node on (default: first non-loopback IPv4)')
     .option('--label <key=value>', 'a label for constraints (${label.key}); repeatable', collectLabel)
+    .option('--pool <name>', "node pool this node belongs to; jobs run only in their `nodePool` (default: 'default')")
     .option('--http-port <port>', "port of the agent's own API, which serves logs (0 = any free port)", parsePositiveInt)
     .option('--docker-socket <path>', 'Docker Engine socket the agent drives (default: /var/run/docker.sock)')
     .option('--join <url>', 'https URL of the server to join (with --token on the first start)')
@@ -84,6 +86,7 @@ export function agentInput(serverUrl: string, dataDir: string, opts: AgentOption
     ...(opts.name !== undefined ? { name: opts.name } : {}),
     ...(opts.address !== undefined ? { address: opts.address } : {}),
     ...(opts.label !== undefined ? { labels: opts.label } : {}),
+    ...(opts.pool !== undefined ? { pool: opts.pool } : {}),
     ...(opts.httpPort !== undefined ? { httpPort: opts.httpPort } : {}),
     ...(opts.dockerSocket !== undefined ? { dockerSocketPath: opts.dockerSocket } : {}),
   };

@@ -10,7 +10,7 @@ import { groupResources } from '../../core/job.js';
 import type { Group, Job, Task } from '../../core/job.js';
 import type { Node } from '../../core/node.js';
 import { seededRng } from '../../lib/rng.js';
-import type { Plan, ScheduleContext, SchedulerState } from '../types.js';
+import type { Plan, Sampling, ScheduleContext, SchedulerState } from '../types.js';
 
 export const T0 = 1_700_000_000_000;
 
@@ -126,10 +126,12 @@ export function anEval(job: Pick<Job, 'namespace' | 'name'>, o: Partial<Evaluati
 }
 
 /** A context with a seeded rng and predictable allocation ids (`alloc_<seed>_<n>`). */
-export function aContext(o: { seed?: string | number; now?: number } = {}): ScheduleContext {
+export function aContext(o: { seed?: string | number; now?: number; sampling?: Sampling } = {}): ScheduleContext {
   const seed = o.seed ?? 'test';
   let n = 0;
-  return { rng: seededRng(seed), now: o.now ?? T0, newAllocId: () => `alloc_${seed}_${++n}` as AllocId };
+  const ctx: ScheduleContext = { rng: seededRng(seed), now: o.now ?? T0, newAllocId: () => `alloc_${seed}_${++n}` as AllocId };
+  if (o.sampling !== undefined) ctx.sampling = o.sampling;
+  return ctx;
 }
 
 /**

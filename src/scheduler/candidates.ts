@@ -1,0 +1,77 @@
+import type { Node } from '../core/node.js';
+import { CAPACITY_FILTERS, NO_USAGE, NODE_FILTERS, passes } from './feasibility.js';
+import type { FilterTally, NodeFilter, PlacementAsk, Rejection } from './feasibility.js';
+import type { UsageTracker } from './usage.js';
+
+/** A node's verdict from the node-stage filters: null = passes. */
+type NodeVerdict = { filter: NodeFilter; rejection: Rejection } | null;
+
+/**
+ * The feasible nodes of one group, found lazily. Nodes are walked in the (seeded,
+ * shuffled) order given, each walk starting where the previous one stopped and wrapping
+ * around once, so a placement that stops after a few feasible nodes costs O(those few),
+ * and successive placements spread over the whole order instead of re-scanning (and,
+ * under binpack, re-rejecting) the same full nodes at its front (Nomad's StaticIterator).
+ *
+ * Node-stage filters run at most once per node per group (cached); capacity filters run
+ * at each visit, since earlier placements change what a node holds. A walk that finds
+ * nothing has visited every node, so its tally explains the failure completely.
+ * A walk that visits every node starts and ends at the same place, so a full scan ranks
+ * nodes in exactly the shuffled order.
+ */
+export class CandidateWalk {
+  private readonly verdicts: (NodeVerdict | undefined)[];
+  private cursor = 0;
+  private remaining = 0;
+
+  constructor(
+    private readonly nodes: readonly Node[],
+    private readonly ask: PlacementAsk,
+  ) {
+    this.verdicts = new Array<NodeVerdict | undefined>(nodes.length);
+  }
+
+  /** Starts a walk: at most one lap from where the last walk stopped. */
+  begin(): void {
+    this.remaining = this.nodes.length;
+  }
+
+  /** The next node of this walk that passes every filter, or undefined once the lap is done. Rejections go to `tally`. */
+  next(usage: UsageTracker, tally: FilterTally): Node | undefined {
+    const n = this.nodes.length;
+    while (this.remaining > 0) {
+      this.remaining--;
+      const i = this.cursor;
+      this.cursor = i + 1 === n ? 0 : i + 1;
+      const node = this.nodes[i]!;
+      const v = this.verdict(i, node);
+      if (v !== null) {
+        tally.record(v.filter, v.rejection);
+        continue;
+      }
+      if (passes(CAPACITY_FILTERS, node, this.ask, usage.of(node.id), tally)) return node;
+    }
+    return undefined;
+  }
+
+  /** Whether one given node passes every filter (a rebalance move's named target); records nothing. */
+  fits(node: Node, usage: UsageTracker, scratch: FilterTally): boolean {
+    return passes(NODE_FILTERS, node, this.ask, NO_USAGE, scratch) && passes(CAPACITY_FILTERS, node, this.ask, usage.of(node.id), scratch);
+  }
+
+  private verdict(i: number, node: Node): NodeVerdict {
+    let v = this.verdicts[i];
+    if (v === undefined) {
+      v = null;
+      for (const f of NODE_FILTERS) {
+        const r = f.check(node, this.ask, NO_USAGE);
+        if (r !== undefined) {
+          v = { filter: f, rejection: r };
+          break;
+        }
+      }
+      this.verdicts[i] = v;
+    }
+    return v;
+  }
+}
