@@ -1,7 +1,4 @@
 import { KaruClient } from '../client/client.js';
-import type { RegisterNodeRequest } from '../client/types.js';
-import type { NodeId } from '../core/ids.js';
-import type { AllocStatus } from '../core/alloc.js';
 import { systemClock, type Clock } from '../lib/clock.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { seededRng, type Rng } from '../lib/rng.js';
@@ -13,7 +10,12 @@ import { startAgentHttpServer } from './http-server.js';
 import { limitConcurrentStarts } from './limited-driver.js';
 import { createTlsFetch } from '../pki/tls.js';
 import { CertRenewer } from './cert-renewal.js';
+import { nodeSession } from './node-session.js';
 import { resolveNodeTls } from './node-tls.js';
+
+export { nodeSession } from './node-session.js';
+/** Simulated nodes for `karu sim` and the scale benchmarks. */
+export { startSim, type SimOptions, type RunningSim } from './sim.js';
 
 export interface AgentDepsOverride {
   /** Default: a DockerDriver on the configured socket. */
@@ -111,24 +113,6 @@ export async function startAgent(config: AgentConfig | AgentConfigInput, deps: A
   renewer?.start();
   logger.info({ url, nodeId: agent.nodeId }, 'agent started');
   return { agent, url, stop, ...(renewer ? { renewer } : {}) };
-}
-
-/**
- * A KaruClient that sends the node secret once it has one: registration hands out the
- * secret, every later agent call must carry it.
- */
-export function nodeSession(base: KaruClient): AgentServerApi {
-  let current = base;
-  return {
-    async registerNode(req: RegisterNodeRequest) {
-      const res = await (req.secret ? base.withNodeSecret(req.secret) : base).registerNode(req);
-      current = base.withNodeSecret(res.secret);
-      return res;
-    },
-    heartbeat: (nodeId: NodeId, req) => current.heartbeat(nodeId, req),
-    nodeAllocations: (nodeId: NodeId, index: number, waitMs: number, signal?: AbortSignal) => current.nodeAllocations(nodeId, index, waitMs, signal),
-    updateAllocStatus: (nodeId: NodeId, updates: AllocStatus[]) => current.updateAllocStatus(nodeId, updates),
-  };
 }
 
 function isResolved(c: AgentConfig | AgentConfigInput): c is AgentConfig {

@@ -18,6 +18,7 @@ import { registerAlloc } from './commands/alloc.js';
 import { registerServer } from './commands/server.js';
 import { registerAgent } from './commands/agent.js';
 import { registerDev } from './commands/dev.js';
+import { registerSim } from './commands/sim.js';
 import { registerNodeRemove, registerToken } from './commands/token.js';
 import { caFileFor, clientCertFor, cliTlsFetch } from './tls-client.js';
 
@@ -122,6 +123,7 @@ Set KARU_DEBUG=1 to see stack traces.`,
   registerServer(program, wrap);
   registerAgent(program, wrap);
   registerDev(program, wrap);
+  registerSim(program, wrap);
   return program;
 }
 

@@ -58,13 +58,16 @@ export class SchedulerWorker {
 
     const result = await applier.apply(plan, (ok) => {
       if (!ok) return [];
+      // Stamped as the plan commits (not when scheduling began), so createdAt → modifiedAt
+      // is the evaluation's whole latency: queue wait, scheduling and the applier.
+      const done = clock.now();
       const updates: Evaluation[] = [];
       for (const e of pending) {
         if (e === primary) continue;
-        updates.push({ ...e, status: 'complete', statusDescription: `coalesced into ${primary.id}`, modifiedAt: now });
+        updates.push({ ...e, status: 'complete', statusDescription: `coalesced into ${primary.id}`, modifiedAt: done });
       }
       for (const e of previouslyBlocked) {
-        updates.push({ ...e, status: 'cancelled', statusDescription: `superseded by ${primary.id}`, modifiedAt: now });
+        updates.push({ ...e, status: 'cancelled', statusDescription: `superseded by ${primary.id}`, modifiedAt: done });
       }
       updates.push(
         failed.length > 0
@@ -73,9 +76,9 @@ export class SchedulerWorker {
               status: 'blocked',
               statusDescription: failed.map((g) => `group ${g}: ${describeFailure(plan.failures[g]!)}`).join('; '),
               failedPlacements: plan.failures,
-              modifiedAt: now,
+              modifiedAt: done,
             }
-          : { ...primary, status: 'complete', statusDescription: summarize(plan.place.length, plan.stop.length), failedPlacements: {}, modifiedAt: now },
+          : { ...primary, status: 'complete', statusDescription: summarize(plan.place.length, plan.stop.length), failedPlacements: {}, modifiedAt: done },
       );
       return updates;
     });

@@ -1,0 +1,124 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Agent as HttpDispatcher, fetch as undiciFetch } from 'undici';
+import { KaruClient } from '../client/client.js';
+import type { NodeId } from '../core/ids.js';
+import { systemClock, type Clock } from '../lib/clock.js';
+import { silentLogger, type Logger } from '../lib/logger.js';
+import { seededRng } from '../lib/rng.js';
+import { FakeDriver } from '../driver/fake/fake-driver.js';
+import { Agent } from './agent.js';
+import { resolveAgentConfig } from './config.js';
+import type { HostFacts } from './fingerprint.js';
+import { nodeSession } from './node-session.js';
+
+/** What `karu sim` runs: N simulated nodes against one plain-HTTP server. */
+export interface SimOptions {
+  serverUrl: string;
+  /** Number of simulated nodes. */
+  nodes: number;
+  /** CPU each node offers. Default 4000 MHz. */
+  cpuMhz?: number;
+  /** Memory each node offers. Default 8192 MB. */
+  memoryMb?: number;
+  /** How long a task takes to turn "running" (the fake driver's start). Default 500 ms. */
+  runDelayMs?: number;
+  /** Nodes are named `<prefix>-<i>`. Default `sim`. */
+  namePrefix?: string;
+  /** Node pool of every simulated node. Default: the server's default pool. */
+  pool?: string;
+  /** Where the nodes keep their identities; default a temp dir removed on stop. */
+  dataDir?: string;
+  /** Registrations in flight at once while starting. Default 64. */
+  startConcurrency?: number;
+  /** Seeds each node's rng (node i gets seed + i), so retries are replayable. Default Date.now(). */
+  seed?: number;
+  clock?: Clock;
+  logger?: Logger;
+}
+
+export interface RunningSim {
+  /** The simulated agents, in name order. */
+  readonly agents: readonly Agent[];
+  /** The node ids the server handed out. */
+  nodeIds(): NodeId[];
+  /** Stops every agent (their fake tasks vanish with the process), the shared connections and the temp dir. */
+  stop(): Promise<void>;
+}
+
+/** Facts every simulated node reports: identical machines, so the figures depend on the control plane only. */
+const SIM_HOST: HostFacts = { cpuCores: 4, totalMemoryMb: 8192, osName: 'linux', kernelVersion: 'sim', arch: 'x64' };
+
+/** Agent URL the server is given: simulated nodes serve no API (no logs), nothing listens here. */
+const NO_AGENT_URL = 'http://127.0.0.1:9';
+
+/**
+ * Runs `nodes` real Agents in this process, each with its own FakeDriver (named `docker`,
+ * which is what the scheduler places on) whose tasks turn running after `runDelayMs`.
+ * They talk to the server over HTTP exactly as real agents do — register, heartbeat,
+ * blocking allocations query, status reports — through one shared keep-alive dispatcher,
+ * so the sockets are one per open request, not per client.
+ */
+export async function startSim(opts: SimOptions): Promise<RunningSim> {
+  if (!Number.isInteger(opts.nodes) || opts.nodes < 1) throw new RangeError(`nodes must be a positive integer, got ${opts.nodes}`);
+  const clock = opts.clock ?? systemClock;
+  const logger = opts.logger ?? silentLogger();
+  const prefix = opts.namePrefix ?? 'sim';
+  const runDelayMs = opts.runDelayMs ?? 500;
+  const seed = opts.seed ?? Date.now();
+  const ownDir = opts.dataDir === undefined;
+  const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'karu-sim-')));
+  // Every blocking query holds a socket for its wait: the pool grows to about one per node, never more per node.
+  const dispatcher = new HttpDispatcher({ keepAliveTimeout: 60_000, keepAliveMaxTimeout: 600_000, headersTimeout: 0, bodyTimeout: 0 });
+  const fetchImpl = ((input: Parameters<typeof fetch>[0], init?: RequestInit) =>
+    undiciFetch(input as never, { ...(init as object), dispatcher } as never)) as unknown as typeof fetch;
+  const base = new KaruClient({ baseUrl: opts.serverUrl, fetch: fetchImpl });
+
+  const agents: Agent[] = [];
+  for (let i = 0; i < opts.nodes; i++) {
+    const name = `${prefix}-${String(i + 1).padStart(String(opts.nodes).length, '0')}`;
+    const config = resolveAgentConfig({
+      serverUrl: opts.serverUrl,
+      dataDir: join(dataDir, name),
+      name,
+      address: '127.0.0.1',
+      cpuMhz: opts.cpuMhz ?? 4000,
+      memoryMb: opts.memoryMb ?? 8192,
+      httpPort: 0,
+      httpHost: '127.0.0.1',
+      labels: { sim: 'true' },
+      ...(opts.pool !== undefined ? { pool: opts.pool } : {}),
+    });
+    const driver = new FakeDriver({ clock, ...(runDelayMs > 0 ? { startDelayMs: runDelayMs } : {}), attributes: { 'driver.sim': 'true' } });
+    // The scheduler places only on nodes with a healthy `docker` driver.
+    Object.defineProperty(driver, 'name', { value: 'docker' });
+    agents.push(
+      new Agent({ config, driver, server: nodeSession(base), agentUrl: NO_AGENT_URL, clock, rng: seededRng(seed + i), logger: logger.child({ node: name }), host: SIM_HOST }),
+    );
+  }
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      await Promise.all(agents.map((a) => a.stop()));
+      await dispatcher.close().catch(() => dispatcher.destroy());
+      if (ownDir) await rm(dataDir, { recursive: true, force: true });
+    })());
+
+  try {
+    // Bounded fan-out: a thousand registrations at once would only queue in the server.
+    let next = 0;
+    const width = Math.max(1, Math.min(opts.startConcurrency ?? 64, agents.length));
+    await Promise.all(
+      Array.from({ length: width }, async () => {
+        while (next < agents.length) await agents[next++]!.start();
+      }),
+    );
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  logger.info({ nodes: agents.length, dataDir }, 'simulated nodes started');
+  return { agents, nodeIds: () => agents.flatMap((a) => (a.nodeId ? [a.nodeId] : [])), stop };
+}
