@@ -3,13 +3,9 @@ import assert from 'node:assert/strict';
 import type { AllocStatus, AllocView } from '../core/alloc.js';
 import type { Job } from '../core/job.js';
 import { FakeClock } from '../lib/clock.js';
-import { silentLogger } from '../lib/logger.js';
-import { openSqliteStore } from '../store/sqlite/sqlite-store.js';
-import { createStateStore, openStateCache } from '../store/index.js';
-import type { Store } from '../store/store.js';
 import type { StateCache } from '../store/state.js';
 import { Controllers } from './control-loop.js';
-import { aRegistration } from './testing.js';
+import { ControllerHarness, aRegistration } from './testing.js';
 import { aServiceJob, aTask } from '../core/testing.js';
 
 function aJob(overrides: Partial<Job> = {}, count = 2, memoryMb = 256): Job {
@@ -23,32 +19,20 @@ function running(a: AllocView): AllocStatus {
 
 describe('controllers against a real store', () => {
   let clock: FakeClock;
-  let store: Store;
   let cache: StateCache & { close(): void };
   let ctl: Controllers;
 
+  let h: ControllerHarness;
+
   beforeEach(async () => {
-    clock = new FakeClock();
-    store = openSqliteStore({ path: ':memory:', clock });
-    cache = await openStateCache(store);
-    ctl = new Controllers({ stateStore: createStateStore(store), cache, clock, logger: silentLogger(), serverToken: 't' }, { nodeMonitor: { minTtlMs: 10_000, graceMs: 0 } });
-    ctl.start();
+    h = await new ControllerHarness({ nodeMonitor: { minTtlMs: 10_000, graceMs: 0 } }).start();
+    ({ clock, cache, ctl } = h);
   });
 
-  afterEach(async () => {
-    await ctl.stop();
-    cache.close();
-    await store.close();
-  });
+  afterEach(() => h.stop());
 
-  /** Lets the queue, the watch and the debounce timers run until nothing moves. */
-  async function settle(): Promise<void> {
-    for (let i = 0; i < 20; i++) {
-      await new Promise((r) => setImmediate(r));
-      clock.advance(150);
-      await ctl.queue.idle();
-    }
-  }
+  /** Lets the queue, the watch, the drainer and due timers run until nothing moves. */
+  const settle = () => h.settle(150);
 
   const live = (job = 'web') => cache.allocsByJob('default', job).filter((a) => a.desiredStatus === 'run');
 

@@ -5,13 +5,9 @@ import type { DisconnectPolicy, DisconnectReconcile } from '../core/disconnect.j
 import type { NodeId } from '../core/ids.js';
 import type { Job } from '../core/job.js';
 import { FakeClock } from '../lib/clock.js';
-import { silentLogger } from '../lib/logger.js';
-import { openSqliteStore } from '../store/sqlite/sqlite-store.js';
-import { createStateStore, openStateCache } from '../store/index.js';
-import type { Store } from '../store/store.js';
 import type { StateCache } from '../store/state.js';
 import { Controllers } from './control-loop.js';
-import { aRegistration } from './testing.js';
+import { ControllerHarness, aRegistration } from './testing.js';
 import { aServiceJob } from '../core/testing.js';
 
 /**
@@ -38,32 +34,20 @@ const running = (a: AllocView): AllocStatus => ({
 
 describe('failure detection and the disconnect policy against a real store', () => {
   let clock: FakeClock;
-  let store: Store;
   let cache: StateCache & { close(): void };
   let ctl: Controllers;
 
+  let h: ControllerHarness;
+
   beforeEach(async () => {
-    clock = new FakeClock();
-    store = openSqliteStore({ path: ':memory:', clock });
-    cache = await openStateCache(store);
-    ctl = new Controllers({ stateStore: createStateStore(store), cache, clock, logger: silentLogger(), serverToken: 't' }, { nodeMonitor: { minTtlMs: TTL, graceMs: GRACE } });
-    ctl.start();
+    h = await new ControllerHarness({ nodeMonitor: { minTtlMs: TTL, graceMs: GRACE } }).start();
+    ({ clock, cache, ctl } = h);
   });
 
-  afterEach(async () => {
-    await ctl.stop();
-    cache.close();
-    await store.close();
-  });
+  afterEach(() => h.stop());
 
-  /** Lets the queue, the watch and due timers run until nothing moves (no time passes). */
-  async function settle(): Promise<void> {
-    for (let i = 0; i < 20; i++) {
-      await new Promise((r) => setImmediate(r));
-      clock.advance(0);
-      await ctl.queue.idle();
-    }
-  }
+  /** Lets the queue, the watch, the drainer and due timers run until nothing moves. */
+  const settle = () => h.settle(0);
 
   /** Time passes in 500 ms steps; the `alive` nodes heartbeat and report their allocations running. */
   async function pass(ms: number, alive: NodeId[]): Promise<void> {

@@ -4,13 +4,9 @@ import type { AllocStatus, AllocView } from '../core/alloc.js';
 import type { NodeId } from '../core/ids.js';
 import type { Job, Task } from '../core/job.js';
 import { FakeClock } from '../lib/clock.js';
-import { silentLogger } from '../lib/logger.js';
-import { openSqliteStore } from '../store/sqlite/sqlite-store.js';
-import { createStateStore, openStateCache } from '../store/index.js';
-import type { Store } from '../store/store.js';
 import type { StateCache } from '../store/state.js';
 import { Controllers } from './control-loop.js';
-import { aRegistration } from './testing.js';
+import { ControllerHarness, aRegistration } from './testing.js';
 import { aServiceJob, aTask } from '../core/testing.js';
 
 const HOUR = 3_600_000;
@@ -21,40 +17,26 @@ function aJob(count: number, task: Partial<Task> = {}, over: Partial<Job> = {}):
 
 describe('drainer against a real store', () => {
   let clock: FakeClock;
-  let store: Store;
   let cache: StateCache & { close(): void };
   let ctl: Controllers;
 
-  async function boot(): Promise<void> {
-    cache = await openStateCache(store);
-    ctl = new Controllers({ stateStore: createStateStore(store), cache, clock, logger: silentLogger(), serverToken: 't' }, { nodeMonitor: { minTtlMs: 10 * HOUR, graceMs: 0 } });
-    ctl.start();
-  }
-
-  async function shutdown(): Promise<void> {
-    await ctl.stop();
-    cache.close();
-  }
+  let h: ControllerHarness;
 
   beforeEach(async () => {
-    clock = new FakeClock();
-    store = openSqliteStore({ path: ':memory:', clock });
-    await boot();
+    h = await new ControllerHarness({ nodeMonitor: { minTtlMs: 10 * HOUR, graceMs: 0 } }).start();
+    ({ clock, cache, ctl } = h);
   });
 
-  afterEach(async () => {
-    await shutdown();
-    await store.close();
-  });
+  afterEach(() => h.stop());
 
-  async function settle(): Promise<void> {
-    for (let i = 0; i < 20; i++) {
-      await new Promise((r) => setImmediate(r));
-      clock.advance(150);
-      await ctl.queue.idle();
-      await ctl.drainer.idle();
-    }
+  /** A server restart: new read model and controllers over the same store. */
+  async function restart(): Promise<void> {
+    await h.restart();
+    ({ cache, ctl } = h);
   }
+
+  /** Lets the queue, the watch, the drainer and due timers run until nothing moves. */
+  const settle = () => h.settle(150);
 
   /** A healthy agent on every node: starts what should run, stops what should not. */
   async function agents(): Promise<void> {
@@ -147,8 +129,7 @@ describe('drainer against a real store', () => {
     await ctl.cluster.drainNode(a.id, { enable: true, deadlineMs: HOUR, ignoreSystem: false });
     await settle();
     await agents();
-    await shutdown();
-    await boot();
+    await restart();
     for (let step = 0; step < 12 && cache.node(a.id)!.drain; step++) {
       await settle();
       assert.ok(serving().length >= 3);
