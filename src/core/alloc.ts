@@ -1,5 +1,6 @@
 import type { AllocId, EvalId, NodeId } from './ids.js';
 import type { Resources } from './resources.js';
+import type { CheckResult } from './service.js';
 
 /**
  * One copy of a group placed on one node. Split in two records so that each side
@@ -27,6 +28,8 @@ export interface Allocation {
   rescheduleTimes: number[];
   /** Set by the drainer or a rebalance, read by the scheduler: move this allocation make-before-break. */
   migrate?: MigrateRequest;
+  /** Set when the scheduler stopped this allocation to make room for a higher-priority job. */
+  preemptedBy?: Preemption;
   createdAt: number;
   modifiedAt: number;
 }
@@ -55,6 +58,14 @@ export interface MigrateRequest {
   why: string;
 }
 
+/** Set on an allocation stopped to make room for a higher-priority one. */
+export interface Preemption {
+  byAllocId: AllocId;
+  byJob: string;
+  byPriority: number;
+  at: number;
+}
+
 export interface AllocatedPort {
   task: string;
   label: string;
@@ -71,6 +82,8 @@ export interface AllocStatus {
   clientStatus: ClientStatus;
   clientDescription: string;
   taskStates: Record<string, TaskState>;
+  /** Per service name of the group: its checks' last verdict. Absent until checks ran (or none declared). */
+  checks?: Record<string, CheckResult>;
   updatedAt: number;
 }
 
@@ -118,6 +131,7 @@ export interface AllocView extends Allocation {
   clientStatus: ClientStatus;
   clientDescription: string;
   taskStates: Record<string, TaskState>;
+  checks?: Record<string, CheckResult>;
 }
 
 export function viewOf(alloc: Allocation, status: AllocStatus | undefined): AllocView {
@@ -126,6 +140,7 @@ export function viewOf(alloc: Allocation, status: AllocStatus | undefined): Allo
     clientStatus: status?.clientStatus ?? 'pending',
     clientDescription: status?.clientDescription ?? '',
     taskStates: status?.taskStates ?? {},
+    ...(status?.checks ? { checks: status.checks } : {}),
   };
 }
 

@@ -11,3 +11,5 @@ export * from './node.js';
 export * from './alloc.js';
 export * from './evaluation.js';
 export * from './rebalance.js';
+export * from './service.js';
+export * from './ingress.js';

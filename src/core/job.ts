@@ -13,6 +13,10 @@ export interface Job {
   placement: PlacementStrategy;
   /** Node pool whose nodes may run the job; undefined = `default` (see DEFAULT_NODE_POOL). */
   nodePool?: string;
+  /** Soft preferences over node properties (ranking only, never filtering). Absent: none. */
+  affinities?: Affinity[];
+  /** Spread the job's allocations over the values of a node attribute. Absent: none. */
+  spreads?: Spread[];
   groups: Group[];
   meta: Record<string, string>;
   /** Set by `karu stop`: the job stays (with its history) but nothing of it should run. */
@@ -37,6 +41,129 @@ export interface Group {
   tasks: Task[];
   /** How allocations move off a draining node or in a rebalance; absent: MIGRATE_DEFAULTS. */
   migrate?: MigratePolicy;
+  /** Soft preferences of this group, on top of the job's. */
+  affinities?: Affinity[];
+  /** Spread blocks of this group, on top of the job's. */
+  spreads?: Spread[];
+  /**
+   * Named volumes of the pod: made empty for each allocation, shared by every task that
+   * mounts them (`Task.volumeMounts`), removed with the allocation. Absent: none.
+   */
+  volumes?: GroupVolume[];
+  /** Services the group offers (catalog, DNS, VIP, ingress). Absent: none. */
+  services?: Service[];
+}
+
+/** An allocation-local volume (a Docker named volume per allocation). */
+export interface GroupVolume {
+  /** DNS label, unique in the group; tasks mount it by this name. */
+  name: string;
+}
+
+/** A task's mount of one of its group's volumes. */
+export interface VolumeMount {
+  volume: string;
+  /** Absolute path inside the container. */
+  target: string;
+  readOnly: boolean;
+}
+
+/**
+ * When a task runs within its allocation (as Nomad's lifecycle block). No lifecycle: a
+ * main task. `prestart`: started before the main tasks; with `sidecar` false it must run
+ * to completion (exit 0) before any main task starts, with `sidecar` true it is started
+ * first and kept running beside them. `poststop`: runs to completion after the main tasks
+ * (and sidecars) have stopped.
+ */
+export interface TaskLifecycle {
+  hook: 'prestart' | 'poststop';
+  sidecar: boolean;
+}
+
+/**
+ * A named service offered by each allocation of a group: one port (a task's port label),
+ * health checks, and optionally ingress rules. Reached as `NAME` / `NAME.NAMESPACE.karu`
+ * on `port.to` (the container port) through the node's VIP proxy.
+ */
+export interface Service {
+  /** DNS label, unique within the namespace across jobs (the catalog key is namespace/name). */
+  name: string;
+  /** A port label of one of the group's tasks. */
+  portLabel: string;
+  /** The task that owns `portLabel` (filled in by the spec). */
+  task: string;
+  tags: string[];
+  /** All must pass for the endpoint to be healthy. None: healthy while the allocation runs. */
+  checks: Check[];
+  /** Routes from the nodes' ingress to this service. */
+  ingress: IngressRule[];
+}
+
+/** A health check, run by the agent next to the allocation. */
+export type Check = HttpCheck | TcpCheck | ExecCheck;
+
+interface CheckTiming {
+  /** Time between two runs. */
+  intervalMs: number;
+  /** A run taking longer fails. */
+  timeoutMs: number;
+}
+
+/** GET `path` on the node address + the service's host port; healthy when the status is `expectStatus`. */
+export interface HttpCheck extends CheckTiming {
+  type: 'http';
+  path: string;
+  expectStatus: number;
+}
+
+/** A TCP connect to the node address + the service's host port. */
+export interface TcpCheck extends CheckTiming {
+  type: 'tcp';
+}
+
+/** Runs `command` in the container of `task` (default: the service's task); healthy on exit 0. */
+export interface ExecCheck extends CheckTiming {
+  type: 'exec';
+  task: string;
+  command: string[];
+}
+
+/** How outside traffic reaches a service through the nodes' ingress. */
+export type IngressRule = HttpIngressRule | TcpIngressRule;
+
+/** HTTP (and HTTPS) on the ingress ports, by host and path prefix. */
+export interface HttpIngressRule {
+  kind: 'http';
+  /** Host to match, lower case, no port; absent: any host. */
+  host?: string;
+  /** Path prefix matched on whole segments; '/' for everything. */
+  pathPrefix: string;
+}
+
+/** A TCP port on ingress nodes forwarded to the service, optionally with a PROXY v1 header. */
+export interface TcpIngressRule {
+  kind: 'tcp';
+  port: number;
+  proxyProtocol: boolean;
+}
+
+/** Soft preference: nodes where the constraint holds score `weight` (-100..100, not 0) more. */
+export interface Affinity {
+  attribute: string;
+  operator: ConstraintOperator;
+  value?: string;
+  weight: number;
+}
+
+/**
+ * Spread allocations over the values of `attribute` (e.g. `${label.zone}`). With targets,
+ * each value gets its percentage of the allocations (values not listed share the rest);
+ * without, evenly. `weight` (1..100) is its strength against the other rankers.
+ */
+export interface Spread {
+  attribute: string;
+  weight: number;
+  targets: { value: string; percent: number }[];
 }
 
 /**
@@ -92,6 +219,10 @@ export interface Task {
   killTimeoutMs: number;
   /** Host directories bind-mounted into the container: they make the allocation node-local. */
   mounts?: Mount[];
+  /** Mounts of the group's volumes. Absent: none. */
+  volumeMounts?: VolumeMount[];
+  /** Absent: a main task. */
+  lifecycle?: TaskLifecycle;
 }
 
 /** A host bind mount; both paths absolute. */
@@ -110,7 +241,27 @@ export interface PortSpec {
   static?: number;
 }
 
-export type ConstraintOperator = '=' | '!=' | '<' | '<=' | '>' | '>=' | 'regexp' | 'is_set' | 'is_not_set';
+/**
+ * `<`…`>=` compare numbers when both sides are numbers, versions when both look like
+ * versions (`1.10.2` > `1.9`), text otherwise. `set_contains`: the attribute is a
+ * comma-separated list holding every comma-separated item of the value.
+ * `distinct_hosts` (no attribute, no value): no two allocations of the job (or group)
+ * on one node. `distinct_property`: at most `value` (default 1) allocations per value
+ * of the attribute.
+ */
+export type ConstraintOperator =
+  | '='
+  | '!='
+  | '<'
+  | '<='
+  | '>'
+  | '>='
+  | 'regexp'
+  | 'is_set'
+  | 'is_not_set'
+  | 'set_contains'
+  | 'distinct_hosts'
+  | 'distinct_property';
 
 /**
  * A rule a node must satisfy. `attribute` names a node property:
@@ -122,6 +273,12 @@ export interface Constraint {
   operator: ConstraintOperator;
   value?: string;
 }
+
+/** The group's tasks that run beside each other for the allocation's life (not prestart/poststop hooks, but sidecars). */
+export const isMainTask = (t: Task): boolean => t.lifecycle === undefined;
+
+/** A group runs as a pod (a pause container holds its network) when it has more than one task. */
+export const isPod = (g: Group): boolean => g.tasks.length > 1;
 
 export const jobTotalCount = (job: Job) => job.groups.reduce((n, g) => n + g.count, 0);
 

@@ -28,6 +28,14 @@ export interface Driver {
   recover(nodeId: string): Promise<RecoveredTask[]>;
   /** Log lines of the task; with `follow`, keeps yielding until the task stops or `signal` aborts. */
   logs(handle: TaskHandle, opts: LogOptions): AsyncIterable<LogLine>;
+  /**
+   * Runs `command` inside the running task (health checks' `exec`). Resolves with the exit
+   * code and the combined output (last 4 KiB); rejects with a DriverError when the task is
+   * not running or `timeoutMs` passes.
+   */
+  exec(handle: TaskHandle, command: string[], opts: { timeoutMs: number }): Promise<ExecResult>;
+  /** Removes the allocation-local volume `name` (TaskSpec.volumes). Idempotent. */
+  removeVolume(name: string): Promise<void>;
   /** Subscribes to health changes of the driver itself (engine down/up). */
   onHealthChange(listener: (healthy: boolean, detail: string) => void): () => void;
   close(): Promise<void>;
@@ -61,6 +69,28 @@ export interface TaskSpec {
   ports: { host: number; to: number; protocol?: 'tcp' | 'udp' }[];
   /** Host bind mounts (absolute paths, validated by the job spec). */
   mounts?: { source: string; target: string; readOnly: boolean }[];
+  /**
+   * `pause`: the pod's namespace holder; `image`, `command` and `args` are ignored and the
+   * driver runs its own minimal pause program (building its image locally if missing, as
+   * no registry may be reachable). Its labels carry `task: PAUSE_TASK` (core/service.ts).
+   * Default `task`.
+   */
+  kind?: 'task' | 'pause';
+  /**
+   * Join the network namespace of the task (the pod's pause container) with this handle
+   * id instead of getting one. `ports` must then be empty: the pause container publishes
+   * the pod's ports.
+   */
+  joinNetworkOf?: string;
+  /** Allocation-local named volumes (created on first use, removed by `removeVolume`). */
+  volumes?: { name: string; target: string; readOnly: boolean }[];
+  /** Resolver configuration inside the container (the node's Karu DNS). Absent: the engine's default. */
+  dns?: { servers: string[]; search: string[] };
+}
+
+export interface ExecResult {
+  exitCode: number;
+  output: string;
 }
 
 export interface TaskHandle {

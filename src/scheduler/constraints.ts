@@ -37,6 +37,11 @@ export function constraintHolds(c: Constraint, node: Node): boolean {
       return left === undefined || right === undefined || compareValues(left, right) !== 0;
     case 'regexp':
       return left !== undefined && right !== undefined && matches(right, left);
+    case 'set_contains':
+    case 'distinct_hosts':
+    case 'distinct_property':
+      // TODO(#5): set_contains per node; the distinct_* operators depend on the job's other allocations.
+      return true;
     default: {
       if (left === undefined || right === undefined) return false;
       const cmp = compareValues(left, right);
@@ -52,6 +57,7 @@ export function constraintHolds(c: Constraint, node: Node): boolean {
         case '>=':
           return cmp >= 0;
       }
+      return false;
     }
   }
 }

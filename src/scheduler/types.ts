@@ -57,6 +57,22 @@ export interface Plan {
   inPlaceUpdate: { allocId: AllocId; jobVersion: number }[];
   /** Per group: what could not be placed and why. Empty when everything fit. */
   failures: Record<string, PlacementFailure>;
+  /**
+   * Lower-priority allocations of other jobs stopped to make room for `place` (issue 5).
+   * The applier stops them (desired `stop`, `preemptedBy` set) in the same commit and
+   * re-evaluates their jobs. Absent or empty: none.
+   */
+  preempt?: PlanPreemption[];
+}
+
+export interface PlanPreemption {
+  allocId: AllocId;
+  namespace: string;
+  jobName: string;
+  priority: number;
+  nodeId: NodeId;
+  /** The new allocation it makes room for (one of `place`). */
+  forAllocId: AllocId;
 }
 
 export interface PlanStop {

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { forwardHeaders, startHttpIngress, type HttpIngress } from './http-ingress.js';
-import type { IngressRoute } from './ingress-routes.js';
+import type { IngressRoute } from '../../core/ingress.js';
 import { ServiceTable, type ServiceEntry } from './service-table.js';
 import { deadPort, randomLoopback } from './testing.js';
 

@@ -4,7 +4,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import { isIP, type AddressInfo } from 'node:net';
 import type { Logger } from '../../lib/logger.js';
 import { silentLogger } from '../../lib/logger.js';
-import { matchRoute, normalizeHost, type IngressRoute } from './ingress-routes.js';
+import { matchRoute, normalizeHost, type IngressRoute } from '../../core/ingress.js';
 import { endpointKey, serviceKey, type BalanceStrategy, type ServiceEntry, type ServiceTable } from './service-table.js';
 import { plainAddress } from './tcp-proxy.js';
 

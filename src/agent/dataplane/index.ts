@@ -37,4 +37,4 @@ export {
   normalizePrefix,
   type IngressRoute,
   type RouteConflict,
-} from './ingress-routes.js';
+} from '../../core/ingress.js';

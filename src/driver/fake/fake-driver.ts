@@ -3,6 +3,7 @@ import {
   DriverError,
   type Driver,
   type DriverFingerprint,
+  type ExecResult,
   type LogLine,
   type LogOptions,
   type RecoveredTask,
@@ -248,6 +249,13 @@ export class FakeDriver implements Driver {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
+
+  // TODO(#4): implemented with pods and exec checks.
+  exec(_handle: TaskHandle, _command: string[], _opts: { timeoutMs: number }): Promise<ExecResult> {
+    return Promise.reject(new DriverError('exec is not supported yet', false));
+  }
+
+  async removeVolume(_name: string): Promise<void> {}
 
   async close(): Promise<void> {
     this.closed = true;

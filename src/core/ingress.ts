@@ -1,4 +1,4 @@
-import { KaruError, type FieldIssue } from '../../core/errors.js';
+import { KaruError, type FieldIssue } from './errors.js';
 
 /**
  * Ingress routes: which host and path prefix go to which service. Pure functions only

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { isKaruError } from '../../core/errors.js';
-import { assertNoRouteConflicts, checkRouteConflicts, matchRoute, normalizeHost, type IngressRoute } from './ingress-routes.js';
+import { isKaruError } from './errors.js';
+import { assertNoRouteConflicts, checkRouteConflicts, matchRoute, normalizeHost, type IngressRoute } from './ingress.js';
 
 const route = (job: string, pathPrefix: string, host?: string, service = job): IngressRoute => ({
   pathPrefix,
