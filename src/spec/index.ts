@@ -17,4 +17,6 @@ export {
   RESTART_DEFAULTS,
 } from './job-schema.js';
 export type { JobFile } from './job-schema.js';
+export { DEFAULT_CHECK_INTERVAL_MS, DEFAULT_CHECK_TIMEOUT_MS } from './network-schema.js';
+export { DEFAULT_SPREAD_WEIGHT } from './placement-schema.js';
 export { formatDurationMs, parseDurationMs, parseMemoryMb } from './units.js';

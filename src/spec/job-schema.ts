@@ -7,11 +7,13 @@
  *
  * Every object is strict: a field the schema does not know is an error, never ignored,
  * because a silently dropped misspelling (`imagee:`) is the worst kind of bug report.
+ *
+ * This file holds the job, its groups and tasks; placement-schema.ts the constraints,
+ * affinities and spreads; network-schema.ts volumes, lifecycles, services and their
+ * cross-field checks.
  */
 import { z } from 'zod';
 import type {
-  Constraint,
-  ConstraintOperator,
   Group,
   Job,
   JobType,
@@ -25,8 +27,29 @@ import type {
 import type { Resources } from '../core/resources.js';
 import { DISCONNECT_DEFAULTS, DISCONNECT_RECONCILE_OPTIONS, type DisconnectPolicy } from '../core/disconnect.js';
 import { MIGRATE_DEFAULTS } from '../core/job.js';
-import { mustBe, mustBeOneOf, show } from './messages.js';
-import { DURATION_HELP, DURATION_PATTERN, MEMORY_HELP, MEMORY_PATTERN, formatDurationMs, parseDurationMs, parseMemoryMb } from './units.js';
+import {
+  ALWAYS,
+  PORT_LABEL,
+  PORT_LABEL_HELP,
+  absolutePath,
+  dnsLabel,
+  duplicate,
+  duration,
+  field,
+  intIn,
+  isRecord,
+  itemsOf,
+  nameOf,
+  stringish,
+  type Ctx,
+  type Path,
+} from './leaves.js';
+import { mustBe, mustBeOneOf } from './messages.js';
+import { checkNetwork, lifecycleSchema, serviceSchema, toService, volumeMountSchema, volumeSchema } from './network-schema.js';
+import { affinities, constraints, spreads } from './placement-schema.js';
+import { DURATION_HELP, MEMORY_HELP, MEMORY_PATTERN, formatDurationMs, parseMemoryMb } from './units.js';
+
+export { normaliseAttribute } from './placement-schema.js';
 
 // ---------------------------------------------------------------------------------------
 // Defaults, exported so docs, the CLI and tests quote the same numbers the schema uses.
@@ -55,40 +78,7 @@ export const MIN_MEMORY_MB = 6;
 export const DEFAULT_KILL_TIMEOUT_MS = 10_000;
 
 // ---------------------------------------------------------------------------------------
-// Leaves
-
-/**
- * For refinements that read their input defensively: run them even when a sibling field
- * failed (zod skips them by default), so one run reports every problem.
- */
-const ALWAYS = { when: () => true };
-
-const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-const DNS_HELP = "a DNS label: 1–63 lowercase letters, digits or '-', starting and ending with a letter or digit";
-
-const dnsLabel = () => z.string(mustBe(DNS_HELP)).regex(DNS_LABEL, mustBe(DNS_HELP));
-
-function intIn(min: number, max?: number, unit = '') {
-  const allowed = max === undefined ? `an integer ≥ ${min}${unit}` : `an integer from ${min} to ${max}${unit}`;
-  const n = z.int(mustBe(allowed)).min(min, mustBe(allowed));
-  return max === undefined ? n : n.max(max, mustBe(allowed));
-}
-
-/**
- * A string field that YAML may have typed as a number or boolean (`PORT: 8080`,
- * `DEBUG: true`). They are taken as strings rather than refused: parse.ts even keeps the
- * text as written, so `VERSION: 1.10` stays "1.10". API bodies get `String(value)`.
- */
-const stringish = (what: string) =>
-  z
-    .union([z.string(), z.number(), z.boolean()], mustBe(`${what} (numbers and true/false are taken as text)`))
-    .transform((v) => String(v));
-
-const DURATION_MUST = mustBe(DURATION_HELP);
-const duration = z
-  .union([z.string(DURATION_MUST).regex(new RegExp(DURATION_PATTERN), DURATION_MUST), z.int(DURATION_MUST).min(0, DURATION_MUST)], DURATION_MUST)
-  .transform((v) => (typeof v === 'number' ? v : (parseDurationMs(v) ?? 0)))
-  .meta({ id: 'Duration', description: `A${DURATION_HELP.slice(1)}.` });
+// Memory (the other leaf fields are in leaves.ts)
 
 const MEMORY_RE = new RegExp(MEMORY_PATTERN);
 const MEMORY_ALLOWED = `${MEMORY_HELP}, at least ${MIN_MEMORY_MB}MB`;
@@ -108,62 +98,7 @@ const memory = z
   .describe(`Memory limit: ${MEMORY_HELP}. Default ${DEFAULT_RESOURCES.memoryMb}MB.`);
 
 // ---------------------------------------------------------------------------------------
-// Constraints
-
-const OPERATORS = ['=', '!=', '<', '<=', '>', '>=', 'regexp', 'is_set', 'is_not_set'] as const satisfies readonly ConstraintOperator[];
-const ATTRIBUTE = /^\$\{(?:(?:attr|label)\.[A-Za-z0-9_.-]+|node\.(?:name|id))\}$/;
-const ATTRIBUTE_HELP = "a node property: '${attr.NAME}', '${label.NAME}', '${node.name}' or '${node.id}' (the '${…}' may be left out)";
-
-/** `attr.os.name` → `${attr.os.name}`: the bare form is accepted, the wrapped one stored. */
-export function normaliseAttribute(text: string): string {
-  const t = text.trim();
-  return /^(attr|label|node)\./.test(t) ? `\${${t}}` : t;
-}
-
-const constraintSchema = z
-  .strictObject({
-    attribute: z
-      .string(mustBe(ATTRIBUTE_HELP))
-      .refine((s) => ATTRIBUTE.test(normaliseAttribute(s)), mustBe(ATTRIBUTE_HELP))
-      .describe("Node property to test: '${attr.os.name}' (fingerprinted), '${label.zone}' (set by the operator), '${node.name}', '${node.id}'."),
-    operator: z
-      .enum(OPERATORS, mustBeOneOf(OPERATORS))
-      .default('=')
-      .describe("How to compare; default '='. 'regexp' matches `value` as a JavaScript regular expression; 'is_set'/'is_not_set' take no value."),
-    value: stringish('a string').optional().describe("Value to compare with; required except for 'is_set' and 'is_not_set'."),
-  })
-  .superRefine((c, ctx) => {
-    if (!isRecord(c) || !(OPERATORS as readonly unknown[]).includes(c.operator)) return;
-    const noValue = c.operator === 'is_set' || c.operator === 'is_not_set';
-    if (noValue && c.value !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['value'], input: c.value, message: `must be left out: operator '${c.operator}' takes no value` });
-    } else if (!noValue && c.value === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['value'], input: undefined, message: `is required: operator '${String(c.operator)}' compares the attribute with a value` });
-    } else if (c.operator === 'regexp' && typeof c.value === 'string') {
-      // Compiled here so a bad pattern fails the submission, not every scheduling pass.
-      try {
-        new RegExp(c.value);
-      } catch (e) {
-        const why = e instanceof Error ? e.message.replace(/^Invalid regular expression: /, '') : String(e);
-        ctx.addIssue({ code: 'custom', path: ['value'], input: c.value, message: `must be a valid regular expression (JavaScript syntax), got ${show(c.value)}: ${why}` });
-      }
-    }
-  }, ALWAYS)
-  .transform((c): Constraint => {
-    const out: Constraint = { attribute: normaliseAttribute(c.attribute), operator: c.operator };
-    if (c.value !== undefined) out.value = c.value;
-    return out;
-  })
-  .meta({ id: 'Constraint', description: 'A rule a node must satisfy to run this job or group.' });
-
-const constraints = () =>
-  z.array(constraintSchema, mustBe('a list of constraints ({attribute, operator, value})')).default([]);
-
-// ---------------------------------------------------------------------------------------
 // Tasks
-
-const PORT_LABEL = /^[a-z0-9_]+$/;
-const PORT_LABEL_HELP = "1+ lowercase letters, digits or '_' (it becomes KARU_PORT_<LABEL>)";
 
 const portSchema = z
   .strictObject({
@@ -206,12 +141,6 @@ const resourcesSchema = z
 
 const ENV_NAME = /^[^=\0]+$/;
 
-const ABSOLUTE_HELP = "an absolute path, e.g. '/srv/data' (no '..' parts)";
-const absolutePath = () =>
-  z
-    .string(mustBe(ABSOLUTE_HELP))
-    .refine((p) => p.startsWith('/') && !p.split('/').includes('..') && !p.includes('\0') && !p.includes(':'), mustBe(ABSOLUTE_HELP));
-
 const mountSchema = z
   .strictObject({
     source: absolutePath().describe('Directory (or file) on the node to mount.'),
@@ -247,6 +176,11 @@ const taskSchema = z
       .optional()
       .describe(`Time between SIGTERM and SIGKILL when the task is stopped: ${DURATION_HELP}. Default ${formatDurationMs(DEFAULT_KILL_TIMEOUT_MS)}.`),
     mounts: z.array(mountSchema, mustBe('a list of mounts ({source, target, readOnly})')).optional().describe('Host paths bind-mounted into the container (node-local data).'),
+    volumeMounts: z
+      .array(volumeMountSchema, mustBe('a list of volume mounts ({volume, target, readOnly})'))
+      .optional()
+      .describe("Mounts of the group's volumes (shared with the group's other tasks, removed with the allocation)."),
+    lifecycle: lifecycleSchema.optional(),
   })
   .transform((t): Task => {
     const task: Task = {
@@ -260,6 +194,8 @@ const taskSchema = z
     };
     if (t.command !== undefined) task.command = t.command;
     if (t.mounts !== undefined && t.mounts.length > 0) task.mounts = t.mounts;
+    if (t.volumeMounts !== undefined && t.volumeMounts.length > 0) task.volumeMounts = t.volumeMounts;
+    if (t.lifecycle !== undefined) task.lifecycle = t.lifecycle;
     return task;
   })
   .describe('One container.');
@@ -343,10 +279,20 @@ const groupSchema = z
     reschedule: rescheduleSchema.optional(),
     disconnect: disconnectSchema.optional(),
     migrate: migrateSchema.optional(),
+    affinities: affinities().describe("Soft preferences of this group's placements, on top of the job's."),
+    spreads: spreads().describe("Spread blocks of this group, on top of the job's."),
+    volumes: z
+      .array(volumeSchema, mustBe('a list of volume names'))
+      .optional()
+      .describe('Volumes of each allocation, shared by the tasks that mount them (`volumeMounts`): `volumes: [data]`.'),
     tasks: z
       .array(taskSchema, mustBe('a list of tasks'))
       .min(1, mustBe('a list of at least one task'))
-      .describe('The containers of one copy; they are placed together and share a network namespace.'),
+      .describe('The containers of one copy; they are placed together, share a network namespace (localhost) and can share volumes.'),
+    services: z
+      .array(serviceSchema, mustBe('a list of services ({name, port, tags, checks, ingress})'))
+      .optional()
+      .describe('Services the group offers: reachable by name from every Karu container, and through the ingress.'),
   })
   .describe('The unit of placement: `count` copies, each running all of `tasks` on one node.');
 
@@ -374,6 +320,8 @@ export const jobFileSchema = z
       .default('default')
       .describe("Node pool to run in: only nodes started with that `--pool` are considered. Default 'default'."),
     constraints: constraints().describe('Rules a node must satisfy to run any group of this job.'),
+    affinities: affinities().describe('Soft preferences over node properties: they rank feasible nodes, never filter them.'),
+    spreads: spreads().describe("Spread the job's allocations over the values of node attributes."),
     meta: z
       .record(z.string().min(1, mustBe('a non-empty key')), stringish('a string'), mustBe('a map of key: value'))
       .default({})
@@ -384,7 +332,10 @@ export const jobFileSchema = z
       .describe('What to run: at least one group, names unique.'),
   })
   // `when`: report duplicates together with every other problem, not only once the rest is fixed.
-  .superRefine((job, ctx) => checkUniqueness(field(job, 'groups'), ctx), ALWAYS)
+  .superRefine((job, ctx) => {
+    checkUniqueness(field(job, 'groups'), ctx);
+    checkNetwork(field(job, 'groups'), ctx);
+  }, ALWAYS)
   .transform((f, ctx): Job => {
     const groups = f.groups.map((g, gi): Group => {
       const restart: RestartPolicy = { ...RESTART_DEFAULTS[f.type] };
@@ -409,9 +360,13 @@ export const jobFileSchema = z
       const group: Group = { name: g.name, count: g.count, constraints: g.constraints, restart, reschedule, tasks: g.tasks };
       if (g.disconnect !== undefined) group.disconnect = g.disconnect;
       if (g.migrate !== undefined) group.migrate = g.migrate;
+      if (g.affinities !== undefined && g.affinities.length > 0) group.affinities = g.affinities;
+      if (g.spreads !== undefined && g.spreads.length > 0) group.spreads = g.spreads;
+      if (g.volumes !== undefined && g.volumes.length > 0) group.volumes = g.volumes;
+      if (g.services !== undefined && g.services.length > 0) group.services = g.services.map((s) => toService(s, g.tasks));
       return group;
     });
-    return {
+    const job: Job = {
       namespace: f.namespace,
       name: f.name,
       type: f.type,
@@ -425,6 +380,9 @@ export const jobFileSchema = z
       version: 0,
       submittedAt: 0,
     };
+    if (f.affinities !== undefined && f.affinities.length > 0) job.affinities = f.affinities;
+    if (f.spreads !== undefined && f.spreads.length > 0) job.spreads = f.spreads;
+    return job;
   })
   .describe('A Karu job: what to run, how many, and where. Fields not listed are errors.');
 
@@ -432,12 +390,7 @@ export const jobFileSchema = z
 export type JobFile = z.input<typeof jobFileSchema>;
 
 // ---------------------------------------------------------------------------------------
-// Cross-field checks. They run even when other fields failed (unless zod could not read
-// a value at all), so they read the value defensively: anything not yet of the right
-// shape is skipped, not trusted.
-
-type Ctx = z.core.$RefinementCtx;
-type Path = (string | number)[];
+// Cross-field checks (see leaves.ts on reading values defensively).
 
 function checkUniqueness(groups: unknown, ctx: Ctx): void {
   const groupNames = new Map<string, number>();
@@ -471,21 +424,6 @@ function checkUniqueness(groups: unknown, ctx: Ctx): void {
       });
     });
   });
-}
-
-function duplicate(ctx: Ctx, seen: Map<string, number>, name: string | undefined, index: number, path: Path, message: (name: string, first: number) => string): void {
-  if (name === undefined) return;
-  const first = seen.get(name);
-  if (first === undefined) seen.set(name, index);
-  else ctx.addIssue({ code: 'custom', path, input: name, message: message(show(name), first) });
-}
-
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const itemsOf = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
-const field = (v: unknown, key: string): unknown => (typeof v === 'object' && v !== null ? (v as Record<string, unknown>)[key] : undefined);
-function nameOf(v: unknown): string | undefined {
-  const name = field(v, 'name');
-  return typeof name === 'string' ? name : undefined;
 }
 
 function describeRestart(p: RestartPolicy): string {

@@ -31,10 +31,30 @@ describe('jobJsonSchema', () => {
     assert.deepEqual(group.required, ['name', 'tasks']);
     const task = ((group.properties as Record<string, Record<string, unknown>>).tasks?.items ?? {}) as Record<string, unknown>;
     const taskProps = task.properties as Record<string, Record<string, unknown>>;
-    assert.deepEqual(Object.keys(taskProps), ['name', 'image', 'command', 'args', 'env', 'resources', 'ports', 'killTimeout', 'mounts']);
+    assert.deepEqual(Object.keys(taskProps), ['name', 'image', 'command', 'args', 'env', 'resources', 'ports', 'killTimeout', 'mounts', 'volumeMounts', 'lifecycle']);
     assert.equal(task.additionalProperties, false);
     assert.match(String(taskProps.killTimeout?.description), /Default 10s/);
     const duration = deref(schema, taskProps.killTimeout);
     assert.ok(Array.isArray(duration.anyOf), 'a duration is a string or an integer');
+  });
+
+  it('includes the pod, service and placement fields, described', () => {
+    const props = schema.properties as Record<string, Record<string, unknown>>;
+    assert.ok(props.affinities && props.spreads, 'job affinities and spreads');
+    const group = (props.groups?.items ?? {}) as Record<string, unknown>;
+    const groupProps = group.properties as Record<string, Record<string, unknown>>;
+    for (const key of ['affinities', 'spreads', 'volumes', 'services']) assert.match(String(groupProps[key]?.description), /\w/, key);
+    const service = (groupProps.services?.items ?? {}) as Record<string, unknown>;
+    assert.deepEqual(service.required, ['name', 'port']);
+    const serviceProps = service.properties as Record<string, Record<string, unknown>>;
+    const check = deref(schema, serviceProps.checks?.items);
+    const types = (check.oneOf as Record<string, Record<string, Record<string, unknown>>>[]).map((c) => c.properties?.type?.const);
+    assert.deepEqual(types, ['http', 'tcp', 'exec']);
+    const rule = deref(schema, serviceProps.ingress?.items);
+    assert.deepEqual(Object.keys(rule.properties as object), ['host', 'path', 'tcpPort', 'proxyProtocol']);
+    // distinct_hosts takes no attribute, so a constraint requires none.
+    const constraint = deref(schema, (props.constraints?.items ?? {}) as Record<string, unknown>);
+    assert.equal(constraint.required, undefined);
+    assert.ok((deref(schema, (constraint.properties as Record<string, unknown>).operator).enum as string[]).includes('distinct_property'));
   });
 });

@@ -1,33 +1,10 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { type FieldIssue, ValidationError } from '../core/errors.js';
+import { ValidationError } from '../core/errors.js';
 import type { Job } from '../core/job.js';
 import { parseJobFile, readJobFile, validateJobObject } from './parse.js';
-
-/** The issues `parseJobFile` reports for `text` (it must reject it). */
-function issuesOf(text: string, fileName = 'job.yaml'): FieldIssue[] {
-  try {
-    parseJobFile(text, fileName);
-  } catch (e) {
-    assert.ok(e instanceof ValidationError, `expected a ValidationError, got ${String(e)}`);
-    assert.equal(e.code, 'INVALID');
-    return e.details.issues ?? [];
-  }
-  assert.fail('the file was accepted');
-}
-
-/** The one issue at `path`, which must also be at `location` and say `...says`. */
-function expectIssue(text: string, want: { path: string; location: string; says: (string | RegExp)[] }): void {
-  const issues = issuesOf(text);
-  const found = issues.find((i) => i.path === want.path);
-  assert.ok(found, `no issue at ${want.path}; got:\n${issues.map((i) => `${i.location} ${i.path}: ${i.message}`).join('\n')}`);
-  assert.equal(found.location, want.location, found.message);
-  for (const s of want.says) {
-    if (typeof s === 'string') assert.ok(found.message.includes(s), `message lacks '${s}': ${found.message}`);
-    else assert.match(found.message, s);
-  }
-}
+import { expectIssue, issuesOf } from './testing.js';
 
 /** A minimal valid file with `task` lines spliced in as the only task (indented 8). */
 function withTask(taskLines: string): string {
@@ -266,7 +243,7 @@ describe('parseJobFile: problems are located and explained', () => {
     expectIssue(withTask('        imagee: karu/hello:1\n'), {
       path: 'groups[0].tasks[0].imagee',
       location: 'job.yaml:6:9',
-      says: ["unknown field 'imagee' (allowed: name, image, command, args, env, resources, ports, killTimeout, mounts) — did you mean 'image'?"],
+      says: ["unknown field 'imagee' (allowed: name, image, command, args, env, resources, ports, killTimeout, mounts, volumeMounts, lifecycle) — did you mean 'image'?"],
     });
     expectIssue(withTask('        image: i\n        kill_timeout: 5s\n'), {
       path: 'groups[0].tasks[0].kill_timeout',
@@ -425,7 +402,7 @@ describe('parseJobFile: problems are located and explained', () => {
       assert.deepEqual(e.message.split('\n'), [
         'all.yaml:4:12: groups[0].count: must be an integer ≥ 0, got -1',
         "all.yaml:6:9: groups[0].tasks[0].image: is required: a container image reference, e.g. 'karu/hello:1'",
-        "all.yaml:7:9: groups[0].tasks[0].imagee: unknown field 'imagee' (allowed: name, image, command, args, env, resources, ports, killTimeout, mounts) — did you mean 'image'?",
+        "all.yaml:7:9: groups[0].tasks[0].imagee: unknown field 'imagee' (allowed: name, image, command, args, env, resources, ports, killTimeout, mounts, volumeMounts, lifecycle) — did you mean 'image'?",
       ]);
     }
   });

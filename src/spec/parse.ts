@@ -97,6 +97,12 @@ const TEXT_FIELDS: IssuePath[] = [
   ['groups', '*', 'constraints', '*', 'value'],
   ['groups', '*', 'tasks', '*', 'env', '*'],
   ['groups', '*', 'tasks', '*', 'args', '*'],
+  ['affinities', '*', 'value'],
+  ['groups', '*', 'affinities', '*', 'value'],
+  ['spreads', '*', 'targets', '*', 'value'],
+  ['groups', '*', 'spreads', '*', 'targets', '*', 'value'],
+  ['groups', '*', 'services', '*', 'tags', '*'],
+  ['groups', '*', 'services', '*', 'checks', '*', 'command', '*'],
 ];
 
 function keepWrittenText(doc: Document): void {
