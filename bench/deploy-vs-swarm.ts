@@ -7,6 +7,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { containerConfig } from '../src/driver/docker/container-config.js';
+import { PAUSE_IMAGE } from '../src/driver/index.js';
 import { docker, fmt, startDev, until } from './lib.js';
 
 const IMAGE = 'karu/hello:1';
@@ -45,7 +46,7 @@ async function engine(n: number, parallel: number): Promise<number> {
             resources: { cpuMhz: 10, memoryMb: 32 },
             ports: [{ host: basePort + i, to: 8080 }],
           },
-          { hostIp: '0.0.0.0', mhzPerCore: 1000, cpuHardLimit: false, logMaxSize: '10m', logMaxFiles: 3 },
+          { hostIp: '0.0.0.0', mhzPerCore: 1000, cpuHardLimit: false, logMaxSize: '10m', logMaxFiles: 3, pauseImage: PAUSE_IMAGE },
         ),
       );
       await c.start();

@@ -19,9 +19,13 @@ import { fingerprintNode, hostFacts, type HostFacts, type NodeFingerprint } from
 import { loadIdentity, saveIdentity, type NodeIdentityRecord } from './identity.js';
 import { StatusReporter } from './status-reporter.js';
 import { CutoffGuard } from './cutoff.js';
+import { PAUSE_TASK } from '../core/service.js';
+import { volumeName } from './task-spec.js';
+import type { AgentDataPlane } from './dataplane/node-dataplane.js';
+import { DEFAULT_SERVICE_CIDR } from '../core/service.js';
 
 /** The server calls the agent makes: a KaruClient, or an in-memory fake in tests. */
-export type AgentServerApi = Pick<KaruClient, 'registerNode' | 'heartbeat' | 'nodeAllocations' | 'updateAllocStatus'>;
+export type AgentServerApi = Pick<KaruClient, 'registerNode' | 'heartbeat' | 'nodeAllocations' | 'updateAllocStatus' | 'catalog'>;
 
 export interface AgentDeps {
   config: AgentConfig;
@@ -41,6 +45,12 @@ export interface AgentDeps {
    * reported (revoked, or a server of another cluster), never answered by registering anew.
    */
   identityIsCertificate?: boolean;
+  /**
+   * The node's data plane (DNS, VIPs, ingress), started after the first registration with
+   * the server's service range and stopped with the agent. Absent: none (tests, sim,
+   * `--no-dataplane`).
+   */
+  dataPlane?: AgentDataPlane;
 }
 
 /** Lifecycle of the agent: created → starting → running → stopped. */
@@ -74,6 +84,8 @@ export class Agent {
   private readonly formerNodeIds: NodeId[] = [];
   private token: string | undefined;
   private ttlMs = 30_000;
+  /** The cluster's service range, from the registration answer. */
+  private serviceCidr: string | undefined;
   private fingerprint: NodeFingerprint | undefined;
   private registering: Promise<void> | undefined;
   private wakeHeartbeat: (() => void) | undefined;
@@ -158,6 +170,8 @@ export class Agent {
 
     await this.registerWithRetry();
     if (this.abort.signal.aborted) return;
+    // Before the allocation loop: containers started from here on get the node's DNS.
+    await this.deps.dataPlane?.start({ serviceCidr: this.serviceCidr ?? DEFAULT_SERVICE_CIDR });
     this.stateNow = 'running';
     this.loops = [this.heartbeatLoop(), this.allocLoop()];
     this.cutoff.start();
@@ -176,6 +190,7 @@ export class Agent {
     this.wakeHeartbeat?.();
     await Promise.all(this.loops);
     await Promise.all([...this.runners.values()].map((r) => r.detach()));
+    await this.deps.dataPlane?.stop();
     // One last attempt to tell the server what we saw; it must not hold up shutdown.
     if (this.reporter.backlog && this.identity) {
       let cancel = () => {};
@@ -233,6 +248,7 @@ export class Agent {
       this.identity = identity;
       this.token = res.serverToken;
       this.ttlMs = res.heartbeatTtlMs;
+      this.serviceCidr ??= res.serviceCidr;
       this.log.info({ nodeId: identity.nodeId, ttlMs: this.ttlMs }, 'registered');
     })().finally(() => (this.registering = undefined));
     return this.registering;
@@ -355,16 +371,25 @@ export class Agent {
     const orphans: RecoveredTask[] = [];
     for (const [allocId, tasks] of recovered) if (!this.runners.has(allocId as AllocId)) orphans.push(...tasks);
     this.reconcile(allocs);
-    await Promise.all(
-      orphans.map(async (t) => {
-        this.log.info({ container: t.handle.id, alloc: t.handle.labels.allocId, known: known.has(t.handle.labels.allocId) }, 'removing container of no live allocation');
-        try {
-          await this.deps.driver.destroy(t.handle);
-        } catch (e) {
-          this.log.warn({ err: errorMessage(e), container: t.handle.id }, 'could not remove orphan container');
-        }
-      }),
-    );
+    const removeOrphan = async (t: RecoveredTask) => {
+      this.log.info({ container: t.handle.id, alloc: t.handle.labels.allocId, known: known.has(t.handle.labels.allocId) }, 'removing container of no live allocation');
+      try {
+        await this.deps.driver.destroy(t.handle);
+      } catch (e) {
+        this.log.warn({ err: errorMessage(e), container: t.handle.id }, 'could not remove orphan container');
+      }
+    };
+    // Tasks first, then the pods' pause containers whose namespaces they were in.
+    await Promise.all(orphans.filter((t) => t.handle.labels.task !== PAUSE_TASK).map(removeOrphan));
+    await Promise.all(orphans.filter((t) => t.handle.labels.task === PAUSE_TASK).map(removeOrphan));
+    // Finished allocations we know the group of: their volumes go with their containers.
+    const orphanAllocs = new Set(orphans.map((t) => t.handle.labels.allocId));
+    for (const na of allocs) {
+      if (!orphanAllocs.has(na.alloc.id)) continue;
+      for (const v of na.group.volumes ?? []) {
+        await this.deps.driver.removeVolume(volumeName(na.alloc.id, v.name)).catch((e: unknown) => this.log.warn({ err: errorMessage(e), alloc: na.alloc.id, volume: v.name }, 'could not remove the volume of a finished allocation'));
+      }
+    }
   }
 
   /** Makes the runners match the server's list (level-based: safe to repeat). */
@@ -400,7 +425,7 @@ export class Agent {
       alloc: na.alloc,
       group: na.group,
       jobType: na.jobType,
-      node: { id: this.requireNodeId(), address: this.deps.config.address },
+      node: { id: this.requireNodeId(), address: this.deps.config.address, ...this.dnsOfNode() },
       driver: this.deps.driver,
       health: this.health,
       clock: this.clock,
@@ -413,6 +438,12 @@ export class Agent {
   }
 
   // ---- plumbing
+
+  /** The data plane's DNS server for new containers, when it serves one. */
+  private dnsOfNode(): { dnsServer?: string } {
+    const dns = this.deps.dataPlane?.dnsServer;
+    return dns ? { dnsServer: dns } : {};
+  }
 
   private requireNodeId(): NodeId {
     if (!this.identity) throw new Error('agent is not registered');

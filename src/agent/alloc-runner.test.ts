@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import type { AllocStatus } from '../core/alloc.js';
 import { viewOf } from '../core/alloc.js';
 import type { NodeId } from '../core/ids.js';
+import type { TaskLifecycle } from '../core/job.js';
 import { FakeClock } from '../lib/clock.js';
 import { FakeDriver } from '../driver/fake/fake-driver.js';
 import { AllocRunner, deriveClientStatus } from './alloc-runner.js';
@@ -47,8 +48,38 @@ test('restoring a terminal allocation starts nothing', async () => {
 
 test('client status follows the tasks', () => {
   const s = (state: 'pending' | 'running' | 'dead', extra = {}) => ({ state, failed: false, restarts: 0, events: [], ...extra });
-  assert.equal(deriveClientStatus([['a', s('running')], ['b', s('pending')]], false).clientStatus, 'pending');
-  assert.equal(deriveClientStatus([['a', s('running')], ['b', s('pending', { startedAt: 1 })]], false).clientStatus, 'running');
-  assert.equal(deriveClientStatus([['a', s('dead')], ['b', s('dead')]], false).clientStatus, 'complete');
-  assert.equal(deriveClientStatus([['a', s('dead', { failed: true })], ['b', s('running')]], false).clientStatus, 'failed');
+  const t = (name: string, state: ReturnType<typeof s>, lifecycle?: TaskLifecycle) => ({ name, state, lifecycle });
+  assert.equal(deriveClientStatus([t('a', s('running')), t('b', s('pending'))], false).clientStatus, 'pending');
+  assert.equal(deriveClientStatus([t('a', s('running')), t('b', s('pending', { startedAt: 1 }))], false).clientStatus, 'running');
+  assert.equal(deriveClientStatus([t('a', s('dead')), t('b', s('dead'))], false).clientStatus, 'complete');
+  assert.equal(deriveClientStatus([t('a', s('dead', { failed: true })), t('b', s('running'))], false).clientStatus, 'failed');
+});
+
+test('client status with lifecycle hooks: completed hooks and poststop hooks not yet run do not hold it back', () => {
+  const s = (state: 'pending' | 'running' | 'dead', extra = {}) => ({ state, failed: false, restarts: 0, events: [], ...extra });
+  const t = (name: string, state: ReturnType<typeof s>, lifecycle?: TaskLifecycle) => ({ name, state, lifecycle });
+  const pre = { hook: 'prestart', sidecar: false } as const;
+  const side = { hook: 'prestart', sidecar: true } as const;
+  const post = { hook: 'poststop', sidecar: false } as const;
+  const running = [t('init', s('dead', { exitCode: 0 }), pre), t('proxy', s('running'), side), t('web', s('running')), t('cleanup', s('pending'), post)];
+  assert.deepEqual(deriveClientStatus(running, false), { clientStatus: 'running', description: 'Tasks are running' });
+  // A prestart hook still running: the main task has not started yet.
+  assert.deepEqual(deriveClientStatus([t('init', s('running'), pre), t('web', s('pending'))], false), { clientStatus: 'pending', description: 'Running prestart tasks' });
+  // The sidecar has not started: not running yet.
+  assert.equal(deriveClientStatus([t('proxy', s('starting' as 'pending'), side), t('web', s('running'))], false).clientStatus, 'pending');
+  // Main done, poststop running: still running (complete only once the hook has run).
+  assert.equal(deriveClientStatus([t('web', s('dead')), t('cleanup', s('running'), post)], false).clientStatus, 'running');
+  assert.equal(deriveClientStatus([t('web', s('dead')), t('cleanup', s('dead'), post)], false).clientStatus, 'complete');
+  // A failed hook is named as one, with why it gave up.
+  const failedHook = s('dead', {
+    failed: true,
+    events: [
+      { type: 'terminated', time: 1, message: 'Exit code 3', exitCode: 3 },
+      { type: 'not-restarting', time: 1, message: 'Exceeded allowed attempts (0 restarts in 1m) and mode is "fail"' },
+    ],
+  });
+  assert.deepEqual(deriveClientStatus([t('migrate', failedHook, pre), t('web', s('pending'))], false), {
+    clientStatus: 'failed',
+    description: `Failed: prestart task 'migrate' failed: Exit code 3; Exceeded allowed attempts (0 restarts in 1m) and mode is "fail"`,
+  });
 });

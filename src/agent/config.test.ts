@@ -27,3 +27,21 @@ test('the default address is the first non-internal IPv4', () => {
   assert.equal(defaultAddress({ lo: [lo], eth0: [v6, eth] }), '192.0.2.7');
   assert.equal(defaultAddress({ lo: [lo] }), '127.0.0.1');
 });
+
+test('the data plane is off unless asked for (tests and sim never touch the host network); ingress defaults', () => {
+  const base = { serverUrl: 'http://127.0.0.1:4646', dataDir: '/tmp/k' };
+  const off = resolveAgentConfig(base);
+  assert.equal(off.dataPlane, false);
+  assert.equal(off.ingress, undefined);
+  const on = resolveAgentConfig({ ...base, dataPlane: true, ingress: {} });
+  assert.equal(on.dataPlane, true);
+  assert.deepEqual(on.ingress, { address: '0.0.0.0', httpPort: 80, https: undefined });
+  const tls = resolveAgentConfig({ ...base, dataPlane: true, ingress: { httpsPort: 443, certFile: '/c.pem', keyFile: '/k.pem', address: '10.0.0.5' } });
+  assert.deepEqual(tls.ingress?.https, { port: 443, certFile: '/c.pem', keyFile: '/k.pem' });
+});
+
+test('HTTPS ingress without a certificate and key (or the reverse) is refused, saying what to add', () => {
+  const base = { serverUrl: 'http://127.0.0.1:4646', dataDir: '/tmp/k', dataPlane: true };
+  assert.throws(() => resolveAgentConfig({ ...base, ingress: { httpsPort: 443 } }), /--ingress-cert FILE --ingress-key FILE/);
+  assert.throws(() => resolveAgentConfig({ ...base, ingress: { certFile: '/c.pem', keyFile: '/k.pem' } }), /--ingress-https PORT/);
+});

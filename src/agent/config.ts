@@ -44,6 +44,36 @@ export const agentConfigInput = z
      * the https join URL). Ignored once the node holds a certificate. Default: none (plain HTTP).
      */
     joinToken: z.string().min(1).optional(),
+    /**
+     * Run the node's data plane: DNS for containers, service VIPs on `karu0`, the VIP
+     * proxy (and the ingress when `ingress` is set). Needs root for `karu0` and port 53;
+     * without it the agent warns and runs DNS on 127.0.0.1 only. Default: false here (so
+     * tests and `karu sim` never touch the host's network); `karu agent` and `karu dev`
+     * turn it on unless `--no-dataplane`.
+     */
+    dataPlane: z.boolean().optional(),
+    /** Make this node an ingress node. Default: none. Ignored without `dataPlane`. */
+    ingress: z
+      .object({
+        /** Address the ingress listens on. Default: 0.0.0.0. */
+        address: z.string().min(1).optional(),
+        /** HTTP port. Default: 80. */
+        httpPort: z.number().int().min(0).max(65535).optional(),
+        /** HTTPS port; needs `certFile` and `keyFile`. Default: no HTTPS. */
+        httpsPort: z.number().int().min(0).max(65535).optional(),
+        /** PEM certificate (chain) for HTTPS. */
+        certFile: z.string().min(1).optional(),
+        /** PEM private key for HTTPS. */
+        keyFile: z.string().min(1).optional(),
+      })
+      .strict()
+      .refine((i) => i.httpsPort === undefined || (i.certFile !== undefined && i.keyFile !== undefined), {
+        message: 'HTTPS ingress needs a certificate and a key (--ingress-cert FILE --ingress-key FILE)',
+      })
+      .refine((i) => (i.certFile === undefined && i.keyFile === undefined) || i.httpsPort !== undefined, {
+        message: 'an ingress certificate and key go with an HTTPS port (--ingress-https PORT)',
+      })
+      .optional(),
   })
   .strict();
 
@@ -70,6 +100,18 @@ export interface AgentConfig {
   readonly maxParallelStarts: number;
   /** See agentConfigInput.joinToken. */
   readonly joinToken?: string;
+  /** See agentConfigInput.dataPlane. */
+  readonly dataPlane: boolean;
+  /** Set: this node runs the ingress (see agentConfigInput.ingress). */
+  readonly ingress: AgentIngressConfig | undefined;
+}
+
+/** The ingress of an ingress node, with defaults filled in. */
+export interface AgentIngressConfig {
+  readonly address: string;
+  readonly httpPort: number;
+  /** Undefined: HTTP only. */
+  readonly https: Readonly<{ port: number; certFile: string; keyFile: string }> | undefined;
 }
 
 export const AGENT_DEFAULTS = {
@@ -78,6 +120,8 @@ export const AGENT_DEFAULTS = {
   httpHost: '0.0.0.0',
   portRange: { min: 20_000, max: 32_000 },
   maxParallelStarts: 8,
+  ingressAddress: '0.0.0.0',
+  ingressHttpPort: 80,
 } as const;
 
 /** Validates the input and fills in every default. Throws ValidationError naming the field. */
@@ -104,6 +148,15 @@ export function resolveAgentConfig(input: unknown): AgentConfig {
     dockerSocketPath: c.dockerSocketPath,
     maxParallelStarts: c.maxParallelStarts ?? AGENT_DEFAULTS.maxParallelStarts,
     ...(c.joinToken !== undefined ? { joinToken: c.joinToken } : {}),
+    dataPlane: c.dataPlane ?? false,
+    ingress: c.ingress
+      ? Object.freeze({
+          address: c.ingress.address ?? AGENT_DEFAULTS.ingressAddress,
+          httpPort: c.ingress.httpPort ?? AGENT_DEFAULTS.ingressHttpPort,
+          https:
+            c.ingress.httpsPort !== undefined ? Object.freeze({ port: c.ingress.httpsPort, certFile: c.ingress.certFile!, keyFile: c.ingress.keyFile! }) : undefined,
+        })
+      : undefined,
   });
 }
 

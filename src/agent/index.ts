@@ -8,9 +8,11 @@
  */
 export { Agent, type AgentDeps, type AgentServerApi, type AgentState } from './agent.js';
 export { AllocRunner, deriveClientStatus, type AllocRunnerOptions } from './alloc-runner.js';
-export { TaskRunner, type TaskRunnerOptions } from './task-runner.js';
+export { TaskRunner, type TaskRunnerOptions, type PodNetwork } from './task-runner.js';
 export { decideRestart, describeExit, type RestartDecision } from './restart-policy.js';
-export { buildTaskSpec, containerName, type NodeIdentity } from './task-spec.js';
+export { buildTaskSpec, buildPauseSpec, containerName, volumeName, type NodeIdentity } from './task-spec.js';
+export { Pod, type PodOptions } from './pod.js';
+export { taskRole, type TaskRole } from './lifecycle.js';
 export { StatusReporter, type StatusReporterOptions } from './status-reporter.js';
 export { DriverHealthTracker } from './driver-health.js';
 export { resolveAgentConfig, agentConfigInput, AGENT_DEFAULTS, type AgentConfig, type AgentConfigInput } from './config.js';

@@ -1,4 +1,5 @@
 import { KaruClient } from '../client/client.js';
+import { ValidationError } from '../core/errors.js';
 import { systemClock, type Clock } from '../lib/clock.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { seededRng, type Rng } from '../lib/rng.js';
@@ -12,6 +13,9 @@ import { createTlsFetch } from '../pki/tls.js';
 import { CertRenewer } from './cert-renewal.js';
 import { nodeSession } from './node-session.js';
 import { resolveNodeTls } from './node-tls.js';
+import { NodeDataPlane, type IngressConfig } from './dataplane/node-dataplane.js';
+import type { HostNetwork } from './dataplane/host-network.js';
+import { readFile } from 'node:fs/promises';
 
 export { nodeSession } from './node-session.js';
 /** Simulated nodes for `karu sim` and the scale benchmarks. */
@@ -25,6 +29,8 @@ export interface AgentDepsOverride {
   rng?: Rng;
   /** Default: a KaruClient for `config.serverUrl`. */
   server?: AgentServerApi;
+  /** With `config.dataPlane`: how the data plane changes karu0. Default: `ip`. */
+  hostNetwork?: HostNetwork;
 }
 
 export interface RunningAgent {
@@ -33,6 +39,8 @@ export interface RunningAgent {
   url: string;
   /** With TLS: renews the node certificate (tests call `renewNow`). */
   renewer?: CertRenewer;
+  /** With `config.dataPlane`: the node's DNS, VIPs and ingress (status for `karu dev`). */
+  dataPlane?: NodeDataPlane;
   /** Stops the agent (leaving its containers running for the next one), its API and the driver it created. */
   stop(): Promise<void>;
 }
@@ -78,7 +86,17 @@ export async function startAgent(config: AgentConfig | AgentConfigInput, deps: A
     },
   });
   const url = `${nodeTls ? 'https' : 'http'}://${cfg.address.includes(':') ? `[${cfg.address}]` : cfg.address}:${http.port}`;
-  agent = new Agent({ config: cfg, driver, server, agentUrl: url, clock, rng, logger, ...(nodeTls ? { identityIsCertificate: true } : {}) });
+  const dataPlane = cfg.dataPlane
+    ? new NodeDataPlane({
+        catalog: (opts) => server.catalog(opts),
+        clock,
+        rng,
+        logger,
+        ...(deps.hostNetwork ? { network: deps.hostNetwork } : {}),
+        ...(cfg.ingress ? { ingress: await ingressOf(cfg) } : {}),
+      })
+    : undefined;
+  agent = new Agent({ config: cfg, driver, server, agentUrl: url, clock, rng, logger, ...(nodeTls ? { identityIsCertificate: true } : {}), ...(dataPlane ? { dataPlane } : {}) });
   const started = agent;
   const renewer =
     nodeTls && tlsFetch
@@ -112,7 +130,19 @@ export async function startAgent(config: AgentConfig | AgentConfigInput, deps: A
   }
   renewer?.start();
   logger.info({ url, nodeId: agent.nodeId }, 'agent started');
-  return { agent, url, stop, ...(renewer ? { renewer } : {}) };
+  return { agent, url, stop, ...(renewer ? { renewer } : {}), ...(dataPlane ? { dataPlane } : {}) };
+}
+
+/** The ingress settings with the certificate and key read (a missing file fails the start, naming it). */
+async function ingressOf(cfg: AgentConfig): Promise<IngressConfig> {
+  const i = cfg.ingress!;
+  if (!i.https) return { address: i.address, httpPort: i.httpPort };
+  const read = (what: string, file: string) =>
+    readFile(file).catch((e: unknown) => {
+      throw new ValidationError(`cannot read the ingress ${what} ${file}: ${e instanceof Error ? e.message : String(e)}`, [{ path: `ingress.${what}File`, message: 'unreadable' }]);
+    });
+  const [cert, key] = await Promise.all([read('cert', i.https.certFile), read('key', i.https.keyFile)]);
+  return { address: i.address, httpPort: i.httpPort, https: { port: i.https.port, cert, key } };
 }
 
 function isResolved(c: AgentConfig | AgentConfigInput): c is AgentConfig {

@@ -19,5 +19,6 @@ export function nodeSession(base: KaruClient): AgentServerApi {
     heartbeat: (nodeId: NodeId, req) => current.heartbeat(nodeId, req),
     nodeAllocations: (nodeId: NodeId, index: number, waitMs: number, signal?: AbortSignal) => current.nodeAllocations(nodeId, index, waitMs, signal),
     updateAllocStatus: (nodeId: NodeId, updates: AllocStatus[]) => current.updateAllocStatus(nodeId, updates),
+    catalog: (opts) => current.catalog(opts),
   };
 }

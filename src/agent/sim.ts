@@ -87,7 +87,8 @@ export async function startSim(opts: SimOptions): Promise<RunningSim> {
       memoryMb: opts.memoryMb ?? 8192,
       httpPort: 0,
       httpHost: '127.0.0.1',
-      labels: { sim: 'true' },
+      // rack: ten values, so benchmarks can constrain on something that differs between nodes.
+      labels: { sim: 'true', rack: `r${i % 10}` },
       ...(opts.pool !== undefined ? { pool: opts.pool } : {}),
     });
     const driver = new FakeDriver({ clock, ...(runDelayMs > 0 ? { startDelayMs: runDelayMs } : {}), attributes: { 'driver.sim': 'true' } });

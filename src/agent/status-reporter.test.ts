@@ -47,3 +47,37 @@ test('a failed send is retried without overwriting a newer status', async () => 
   const last = new Map(sent.flat().map((s) => [s.id, s.clientStatus]));
   assert.deepEqual(Object.fromEntries(last), { a: 'complete', b: 'running' });
 });
+
+test('a change of a service check\'s healthy flag goes out at once; its output alone waits for the batch', async () => {
+  const clock = new FakeClock();
+  const sent: AllocStatus[][] = [];
+  const r = new StatusReporter({ send: async (u) => void sent.push(u), clock });
+  const withChecks = (healthy: Record<string, boolean>, output = ''): AllocStatus => ({
+    ...status('a', 'running'),
+    checks: Object.fromEntries(Object.entries(healthy).map(([name, h]) => [name, { healthy: h, output, since: 0 }])),
+  });
+  r.report(status('a', 'running'));
+  await settle();
+  assert.equal(sent.length, 1);
+  // The first check results: `web` becomes known (unhealthy) — news.
+  r.report(withChecks({ web: false }, 'waiting for the first check'));
+  await settle();
+  assert.equal(sent.length, 2);
+  r.report(withChecks({ web: true }));
+  await settle();
+  assert.equal(sent.length, 3, 'healthy at once');
+  assert.equal(sent[2]?.[0]?.checks?.web?.healthy, true);
+  // Same health, other output: batched.
+  r.report(withChecks({ web: true }, 'http GET /health: status 200'));
+  await settle();
+  assert.equal(sent.length, 3);
+  await advance(clock, 100);
+  assert.equal(sent.length, 4);
+  // A second service turning unhealthy while the first stays healthy: at once.
+  r.report(withChecks({ web: true, db: true }));
+  await settle();
+  r.report(withChecks({ web: true, db: false }));
+  await settle();
+  assert.equal(sent.length, 6);
+  assert.equal(sent[5]?.[0]?.checks?.db?.healthy, false);
+});

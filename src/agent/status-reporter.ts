@@ -19,13 +19,14 @@ export interface StatusReporterOptions {
 /**
  * Sends what the alloc runners observed to the server in batches. Reports for one
  * allocation coalesce (only the newest is sent); an allocation's first report and every
- * change of its client status go out at once, other updates within `batchMs`. A failed send is retried with backoff, and a
+ * change of its client status or of a service's health (`checks[name].healthy`) go out at
+ * once, other updates within `batchMs`. A failed send is retried with backoff, and a
  * newer status that arrived meanwhile is never overwritten by the older one.
  */
 export class StatusReporter {
   private readonly pending = new Map<AllocId, AllocStatus>();
-  /** The client status last queued per allocation: a change of it is news worth sending now. */
-  private readonly seen = new Map<AllocId, AllocStatus['clientStatus']>();
+  /** The client status and service health last queued per allocation (`newsKey`): a change of it is news worth sending now. */
+  private readonly seen = new Map<AllocId, string>();
   private inFlight: Promise<void> | undefined;
   private cancelTimer: (() => void) | undefined;
   private timerAt = Infinity;
@@ -48,9 +49,12 @@ export class StatusReporter {
     if (this.closed) return;
     this.pending.set(status.id, status);
     // An allocation's first report and each change of its client status (running, failed…)
-    // go out at once: deploys and the scheduler wait on them. Task-event chatter is batched.
-    if (this.seen.get(status.id) !== status.clientStatus) {
-      this.seen.set(status.id, status.clientStatus);
+    // or of a service's health go out at once: deploys and the scheduler wait on the first,
+    // the catalog on the second (a failing endpoint leaves rotation within one check
+    // interval). Task-event chatter and check output under unchanged health are batched.
+    const key = newsKey(status);
+    if (this.seen.get(status.id) !== key) {
+      this.seen.set(status.id, key);
       if (this.failures === 0) {
         queueMicrotask(() => void this.flush());
         return;
@@ -118,4 +122,11 @@ export class StatusReporter {
     this.cancelTimer = undefined;
     this.timerAt = Infinity;
   }
+}
+
+/** What makes a report news: its client status and each service's healthy flag. */
+function newsKey(status: AllocStatus): string {
+  if (!status.checks) return status.clientStatus;
+  const names = Object.keys(status.checks).sort();
+  return `${status.clientStatus}|${names.map((n) => `${n}=${status.checks?.[n]?.healthy ? 1 : 0}`).join(',')}`;
 }

@@ -32,13 +32,31 @@ export interface TaskRunnerOptions {
   previous?: TaskState;
   /** The task's container as `driver.recover()` found it after an agent restart. */
   recovered?: RecoveredTask;
+  /** The task is one of a pod's: it joins the pod's pause container (see PodNetwork). */
+  pod?: PodNetwork;
+  /** What to start instead of the spec built from `task` (the pod's pause container). */
+  spec?: TaskSpec;
+}
+
+/**
+ * A pod's network as its tasks see it: the pause container holding the namespace. Every
+ * start of the task waits for it and joins it; when it is replaced (it died and was
+ * restarted), a task still in the old one is restarted in the new one.
+ */
+export interface PodNetwork {
+  /** The running pause container's id; undefined while it is not running. */
+  pauseId(): string | undefined;
+  /** Resolves once the pause container runs (at once if it does). */
+  ready(): Promise<void>;
+  /** The pause container found at recovery: the namespace reattached tasks are in. */
+  readonly recoveredPauseId?: string | undefined;
 }
 
 /** Where the loop goes next: one state transition per step (as SwarmKit's exec controller). */
-type Step = { kind: 'start' } | { kind: 'wait' } | { kind: 'exited'; exit: TaskExit } | { kind: 'done' };
+type Step = { kind: 'start' } | { kind: 'wait' } | { kind: 'exited'; exit: TaskExit } | { kind: 'rejoin' } | { kind: 'done' };
 
 /** What watching a running task produced. */
-type Watch = { kind: 'exit'; exit: TaskExit } | { kind: 'lost'; error: unknown } | { kind: 'nudged' } | { kind: 'aborted' };
+type Watch = { kind: 'exit'; exit: TaskExit } | { kind: 'lost'; error: unknown } | { kind: 'nudged' } | { kind: 'network' } | { kind: 'aborted' };
 
 /**
  * Runs one task of one allocation: pending → starting → running → dead, restarting it per
@@ -66,13 +84,18 @@ export class TaskRunner {
   private readonly shutdownAbort = new AbortController();
   private readonly abortedP: Promise<Watch>;
   private nudge = deferred();
+  /** Resolved when the pod's pause container changed (networkChanged()). */
+  private netChange = deferred();
+  /** The pause container the current container joined (pods only). */
+  private joinedTo: string | undefined;
   private loopDone: Promise<void> = Promise.resolve();
   private started = false;
   private stopping: Promise<void> | undefined;
+  private halting: Promise<void> | undefined;
 
   constructor(private readonly opts: TaskRunnerOptions) {
     this.name = opts.task.name;
-    this.spec = buildTaskSpec(opts.alloc, opts.task, opts.node);
+    this.spec = opts.spec ?? buildTaskSpec(opts.alloc, opts.task, opts.node, opts.pod !== undefined);
     this.log = (opts.logger ?? silentLogger()).child({ alloc: opts.alloc.id, task: opts.task.name });
     this.current = opts.previous
       ? structuredClone(opts.previous)
@@ -109,11 +132,44 @@ export class TaskRunner {
     n.resolve();
   }
 
+  /** The pod's pause container changed: a task in the old namespace restarts in the new one. */
+  networkChanged(): void {
+    const n = this.netChange;
+    this.netChange = deferred();
+    n.resolve();
+  }
+
+  /**
+   * Ends the loop and stops the container but keeps it (its logs stay readable): a batch
+   * allocation's sidecar once the main tasks are done. A later `stop()` removes it.
+   */
+  halt(): Promise<void> {
+    this.halting ??= (async () => {
+      this.loopAbort.abort();
+      await this.loopDone;
+      const handle = this.handleNow ?? this.opts.recovered?.handle;
+      const live = this.current.state !== 'dead';
+      if (handle && live) {
+        this.update((s) => pushEvent(s, this.opts.clock.now(), 'killing', `Sent stop signal; force kill after ${formatDuration(this.opts.task.killTimeoutMs)}`));
+        await this.retryDriver('stop', () => this.opts.driver.stop(handle, this.opts.task.killTimeoutMs));
+      }
+      if (live) {
+        this.update((s) => {
+          s.state = 'dead';
+          s.finishedAt = this.opts.clock.now();
+          pushEvent(s, s.finishedAt, 'killed', 'Task killed by Karu');
+        });
+      }
+    })();
+    return this.halting;
+  }
+
   /** Stops and removes the task's container; the task ends dead (not failed, unless it already had). */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.loopAbort.abort();
       await this.loopDone;
+      await this.halting;
       await this.kill();
     })();
     return this.stopping;
@@ -138,11 +194,14 @@ export class TaskRunner {
           break;
         case 'wait': {
           const exit = await this.waitExit(this.handleNow!);
-          step = exit ? { kind: 'exited', exit } : { kind: 'done' };
+          step = exit === 'network' ? { kind: 'rejoin' } : exit ? { kind: 'exited', exit } : { kind: 'done' };
           break;
         }
         case 'exited':
           step = await this.afterExit(step.exit);
+          break;
+        case 'rejoin':
+          step = await this.rejoin();
           break;
       }
     }
@@ -152,6 +211,7 @@ export class TaskRunner {
     const { recovered, previous } = this.opts;
     if (recovered) {
       this.handleNow = recovered.handle;
+      this.joinedTo = this.opts.pod?.recoveredPauseId;
       // It finished before the agent went away and that was reported: nothing more to do.
       if (!recovered.running && previous?.state === 'dead') return { kind: 'done' };
       this.update((s) => {
@@ -173,10 +233,21 @@ export class TaskRunner {
     let attempt = 0;
     let lastReported = '';
     while (!this.loopAbort.signal.aborted) {
+      let spec = this.spec;
       try {
         await this.removeStale();
-        const handle = await this.opts.driver.start(this.spec);
+        const pod = this.opts.pod;
+        if (pod) {
+          // No namespace to join while the pause container is (re)starting: wait for it.
+          await Promise.race([pod.ready(), this.abortedP]);
+          if (this.loopAbort.signal.aborted) return false;
+          const pauseId = pod.pauseId();
+          if (pauseId === undefined) continue;
+          spec = { ...this.spec, joinNetworkOf: pauseId };
+        }
+        const handle = await this.opts.driver.start(spec);
         this.handleNow = handle;
+        this.joinedTo = spec.joinNetworkOf;
         const now = this.opts.clock.now();
         this.update((s) => {
           s.state = 'running';
@@ -189,7 +260,9 @@ export class TaskRunner {
         return true;
       } catch (e) {
         const message = e instanceof Error ? e.message : String(e);
-        if (e instanceof DriverError && e.retryable) {
+        // The pause container went away under the start: the network's fault, not the task's.
+        const networkGone = spec.joinNetworkOf !== undefined && this.opts.pod?.pauseId() !== spec.joinNetworkOf;
+        if ((e instanceof DriverError && e.retryable) || networkGone) {
           // Engine down or similar: wait for it (or a backoff), and do not count a restart.
           if (message !== lastReported) {
             lastReported = message;
@@ -214,15 +287,23 @@ export class TaskRunner {
 
   /**
    * Follows the running task until it exits. When the engine connection breaks, waits for
-   * the engine and asks `inspect` what happened meanwhile. Undefined when the loop is ending.
+   * the engine and asks `inspect` what happened meanwhile. Undefined when the loop is ending;
+   * 'network' when the pod's pause container changed and the task must rejoin it.
    */
-  private async waitExit(handle: TaskHandle): Promise<TaskExit | undefined> {
+  private async waitExit(handle: TaskHandle): Promise<TaskExit | 'network' | undefined> {
     let watching = this.watch(handle);
     let attempt = 0;
     for (;;) {
-      const w = await Promise.race([watching, this.abortedP, this.nudge.promise.then((): Watch => ({ kind: 'nudged' }))]);
+      if (this.networkStale()) return 'network';
+      const w = await Promise.race([
+        watching,
+        this.abortedP,
+        this.nudge.promise.then((): Watch => ({ kind: 'nudged' })),
+        this.netChange.promise.then((): Watch => ({ kind: 'network' })),
+      ]);
       if (w.kind === 'aborted') return undefined;
       if (w.kind === 'exit') return w.exit;
+      if (w.kind === 'network') continue;
       if (w.kind === 'lost') {
         this.log.warn({ err: errorMessage(w.error) }, 'lost the driver while waiting on the task');
         if (!this.opts.health.healthy) await this.pause(backoffDelay(attempt++, this.opts.rng, DRIVER_RETRY), true);
@@ -273,6 +354,31 @@ export class TaskRunner {
     if (this.loopAbort.signal.aborted) return { kind: 'done' };
     this.restartTimes.push(this.opts.clock.now());
     return { kind: 'start' };
+  }
+
+  /** In a pod whose pause container was replaced: stop the task and start it in the new namespace. */
+  private networkStale(): boolean {
+    const pod = this.opts.pod;
+    return pod !== undefined && this.joinedTo !== pod.pauseId();
+  }
+
+  /**
+   * running → pending → start: the task lost its network with the old pause container.
+   * Not the task's fault, so it does not count against the restart policy.
+   */
+  private async rejoin(): Promise<Step> {
+    const handle = this.handleNow;
+    this.update((s) => {
+      s.state = 'pending';
+      s.restarts += 1;
+      pushEvent(s, this.opts.clock.now(), 'restarting', "The pod's network container was replaced: restarting the task in the new one");
+    });
+    if (handle) {
+      await this.retryDriver('stop', () => this.opts.driver.stop(handle, this.opts.task.killTimeoutMs));
+      this.stale.push(handle);
+    }
+    this.joinedTo = undefined;
+    return this.loopAbort.signal.aborted ? { kind: 'done' } : { kind: 'start' };
   }
 
   // ---- clean-up

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AllocId, NodeId } from '../core/ids.js';
-import { buildTaskSpec, containerName } from './task-spec.js';
+import { PAUSE_TASK } from '../core/service.js';
+import { buildPauseSpec, buildTaskSpec, containerName, volumeName } from './task-spec.js';
 import { anAlloc, aTask } from './testing.js';
 
 const alloc = anAlloc('node_1' as NodeId, {
@@ -37,4 +38,29 @@ test('the spec carries labels, the task env plus KARU_* variables, and only this
     KARU_HOST_PORT_HTTP: '21000',
     KARU_ADDR_HTTP: '127.0.0.1:21000',
   });
+});
+
+test('volumes are per allocation; DNS goes to the namespace holder only', () => {
+  const node = { id: 'node_1', address: '127.0.0.1', dnsServer: '10.99.0.1' };
+  const task = aTask({ volumeMounts: [{ volume: 'data', target: '/data', readOnly: true }] });
+  assert.equal(volumeName(alloc.id, 'data'), 'karu-abcdefgh-data');
+  const alone = buildTaskSpec(alloc, task, node);
+  assert.deepEqual(alone.volumes, [{ name: 'karu-abcdefgh-data', target: '/data', readOnly: true }]);
+  assert.deepEqual(alone.dns, { servers: ['10.99.0.1'], search: ['default.karu'] });
+  assert.deepEqual(alone.ports, [{ host: 21000, to: 80 }]);
+  const inPod = buildTaskSpec(alloc, task, node, true);
+  assert.deepEqual(inPod.ports, []);
+  assert.equal(inPod.dns, undefined);
+  assert.equal(inPod.env.KARU_PORT_HTTP, '21000', 'a task still learns its own ports');
+  assert.equal(buildTaskSpec(alloc, aTask(), { id: 'node_1', address: '127.0.0.1' }).dns, undefined, 'no DNS server: the engine default');
+});
+
+test('the pause spec holds every port of the allocation and the DNS config', () => {
+  const spec = buildPauseSpec(alloc, { id: 'node_1', address: '127.0.0.1', dnsServer: '10.99.0.1' });
+  assert.equal(spec.kind, 'pause');
+  assert.equal(spec.labels.task, PAUSE_TASK);
+  assert.equal(spec.name, 'karu-my-shop-app-2-.pause-abcdefgh');
+  assert.deepEqual(spec.ports, [{ host: 21000, to: 80 }, { host: 21001, to: 5432 }]);
+  assert.deepEqual(spec.dns, { servers: ['10.99.0.1'], search: ['default.karu'] });
+  assert.equal(spec.joinNetworkOf, undefined);
 });

@@ -5,7 +5,10 @@ import type { AllocId, EvalId, NodeId } from '../core/ids.js';
 import type { Group, JobType, RestartPolicy, Task } from '../core/job.js';
 import type { DriverHealth } from '../core/node.js';
 import type { FakeClock } from '../lib/clock.js';
+import { DriverError, type TaskHandle, type TaskSpec } from '../driver/driver.js';
+import { FakeDriver } from '../driver/fake/fake-driver.js';
 import type { HeartbeatRequest, NodeAllocation, NodeAllocationsResponse, RegisterNodeRequest, RegisterNodeResponse } from '../client/types.js';
+import type { Catalog } from '../core/service.js';
 import type { AgentServerApi } from './agent.js';
 
 /**
@@ -65,6 +68,8 @@ export class FakeAgentServer implements AgentServerApi {
   heartbeats = 0;
   lastDrivers: Record<string, DriverHealth> | undefined;
   heartbeatTtlMs = 30_000;
+  /** Told to agents at registration when set (the server's service range). */
+  serviceCidr: string | undefined;
   readonly serverToken = 'server-token-1';
   private index = 1;
   private reachable = true;
@@ -130,7 +135,7 @@ export class FakeAgentServer implements AgentServerApi {
       secret = `secret-${this.seq}`;
     }
     this.nodes.set(nodeId, { secret, request: req });
-    return { nodeId, secret, heartbeatTtlMs: this.heartbeatTtlMs, serverToken: this.serverToken };
+    return { nodeId, secret, heartbeatTtlMs: this.heartbeatTtlMs, serverToken: this.serverToken, ...(this.serviceCidr ? { serviceCidr: this.serviceCidr } : {}) };
   }
 
   async heartbeat(nodeId: NodeId, req: HeartbeatRequest = {}): Promise<{ heartbeatTtlMs: number }> {
@@ -177,6 +182,12 @@ export class FakeAgentServer implements AgentServerApi {
     this.bump();
   }
 
+  /** The catalog query (the data plane's): an empty catalog; data-plane tests use their own fake. */
+  async catalog(): Promise<Catalog> {
+    this.check();
+    return { index: 1, services: [] };
+  }
+
   // ---- internals
 
   private listFor(nodeId: NodeId): NodeAllocation[] {
@@ -206,5 +217,50 @@ export async function advance(clock: FakeClock, ms: number, stepMs = 100): Promi
   for (let passed = 0; passed < ms; passed += stepMs) {
     clock.advance(Math.min(stepMs, ms - passed));
     await settle();
+  }
+}
+
+/**
+ * A FakeDriver that also writes down, in order, what the agent asked of it
+ * (`start web`, `stop .pause`, `destroy web`, `removeVolume karu-…`), for tests of the
+ * order of things, and can refuse volume removals.
+ */
+export class RecordingDriver extends FakeDriver {
+  readonly calls: string[] = [];
+  private volumeFailures = 0;
+
+  /** The next `n` removeVolume calls fail (retryable), as a volume still in use would. */
+  failVolumeRemovals(n: number): void {
+    this.volumeFailures = n;
+  }
+
+  /** The calls of one kind, in order: `callsOf('start')` → ['.pause', 'web', …]. */
+  callsOf(kind: 'start' | 'stop' | 'destroy' | 'removeVolume'): string[] {
+    return this.calls.filter((c) => c.startsWith(`${kind} `)).map((c) => c.slice(kind.length + 1));
+  }
+
+  override async start(spec: TaskSpec): Promise<TaskHandle> {
+    const handle = await super.start(spec);
+    this.calls.push(`start ${spec.labels.task}`);
+    return handle;
+  }
+
+  override async stop(handle: TaskHandle, timeoutMs: number): Promise<void> {
+    this.calls.push(`stop ${handle.labels.task}`);
+    return super.stop(handle, timeoutMs);
+  }
+
+  override async destroy(handle: TaskHandle): Promise<void> {
+    this.calls.push(`destroy ${handle.labels.task}`);
+    return super.destroy(handle);
+  }
+
+  override async removeVolume(name: string): Promise<void> {
+    this.calls.push(`removeVolume ${name}`);
+    if (this.volumeFailures > 0) {
+      this.volumeFailures--;
+      throw new DriverError(`remove volume ${name}: volume is in use`, true);
+    }
+    return super.removeVolume(name);
   }
 }

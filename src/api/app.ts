@@ -9,11 +9,13 @@ import type { ApiDeps } from './deps.js';
 import { bodyTooLarge, createErrorHandler, MAX_BODY_BYTES, notFoundHandler } from './errors.js';
 import { agentRoutes } from './routes/agent.js';
 import { allocationRoutes } from './routes/allocations.js';
+import { catalogRoutes } from './routes/catalog.js';
 import { evaluationRoutes } from './routes/evaluations.js';
 import { jobRoutes } from './routes/jobs.js';
 import { nodeRoutes } from './routes/nodes.js';
 import { nodeAdminRoutes } from './routes/node-admin.js';
 import { pkiRoutes } from './routes/pki.js';
+import { planRoutes } from './routes/plan.js';
 import { socketPeer, type ClusterPkiService, type PeerOf } from './node-cert-auth.js';
 
 export interface ApiOptions {
@@ -51,13 +53,15 @@ export function createApi(opts: ApiOptions) {
   if (opts.pki) guardAdminRoutes(app, deps.peerOf);
   return app
     .get('/v1/health', (c) => c.json({ ok: true as const, revision: opts.controlPlane.state.revision }))
+    .route('/v1', planRoutes(deps))
     .route('/v1', jobRoutes(deps))
     .route('/v1', allocationRoutes(deps))
     .route('/v1', agentRoutes(deps))
     .route('/v1', pkiRoutes(deps))
     .route('/v1', nodeRoutes(deps))
     .route('/v1', nodeAdminRoutes(deps))
-    .route('/v1', evaluationRoutes(deps));
+    .route('/v1', evaluationRoutes(deps))
+    .route('/v1', catalogRoutes(deps));
 }
 
 /** The app's type, route by route (for `hono/client`'s `hc<ApiApp>` should anyone want it). */

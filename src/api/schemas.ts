@@ -27,6 +27,21 @@ export const evalListQuery = z.object({ namespace: nonEmpty.optional(), job: non
 export const logsQuery = z.object({ task: nonEmpty.optional(), follow: boolParam.default(false), tail: nonNegativeInt.optional() });
 export const nodeAllocsQuery = z.object({ index: nonNegativeInt.default(0), waitMs: nonNegativeInt.default(0) });
 
+/** How long a catalog query waits when it gives an index but no `wait`. */
+export const DEFAULT_CATALOG_WAIT_MS = 30_000;
+const WAIT_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000 };
+/** `wait`: milliseconds (`30000`) or with a unit (`500ms`, `30s`, `1m`). */
+const waitParam = z
+  .string()
+  .regex(/^\d{1,9}(ms|s|m)?$/, { error: "must be a duration: milliseconds, or a number with ms, s or m (e.g. '30s')" })
+  .transform((v) => {
+    const m = /^(\d+)(ms|s|m)?$/.exec(v)!;
+    return Number(m[1]) * WAIT_UNITS[m[2] ?? 'ms']!;
+  });
+/** GET /v1/catalog?index=N&wait=30s */
+export const catalogQuery = z.object({ index: nonNegativeInt.default(0), wait: waitParam.default(DEFAULT_CATALOG_WAIT_MS) });
+export const serviceListQuery = z.object({ namespace: nonEmpty.optional() });
+
 // ---- bodies
 
 /** A schema's own message replaces the parse-wide one, so keep "is required" for absent fields. */
@@ -95,12 +110,42 @@ const taskState = z.object({
   events: z.array(taskEvent).transform((events) => events.slice(-MAX_TASK_EVENTS)),
 });
 
+/** A check's output is for people (`karu service show`): longer text is cut, not refused. */
+export const MAX_CHECK_OUTPUT_BYTES = 1024;
+
+/** `s` cut to at most `max` bytes of UTF-8, never inside a character. */
+export function truncateUtf8(s: string, max: number): string {
+  if (Buffer.byteLength(s, 'utf8') <= max) return s;
+  let out = '';
+  let bytes = 0;
+  for (const ch of s) {
+    const n = Buffer.byteLength(ch, 'utf8');
+    if (bytes + n > max) break;
+    out += ch;
+    bytes += n;
+  }
+  return out;
+}
+
+const checkResult = z.object({
+  healthy: z.boolean(),
+  output: z.string().transform((o) => truncateUtf8(o, MAX_CHECK_OUTPUT_BYTES)),
+  since: time,
+});
+const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+/** Keyed by service name; a bad key is named in the path (zod's own key error says only "invalid key"). */
+const checksByService = z.record(z.string(), checkResult).superRefine((rec, ctx) => {
+  for (const key of Object.keys(rec)) if (!DNS_LABEL.test(key)) ctx.addIssue({ code: 'custom', path: [key], message: 'must be a service name (a DNS label)' });
+});
+
 const allocStatus = z.object({
   id: allocId,
   nodeId,
   clientStatus: z.enum(['pending', 'running', 'complete', 'failed', 'lost']),
   clientDescription: z.string().default(''),
   taskStates: z.record(z.string(), taskState),
+  /** Per service of the group: its checks' last verdict (written by the agent's check runner). */
+  checks: checksByService.optional(),
   updatedAt: time,
 });
 

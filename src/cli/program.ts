@@ -8,10 +8,13 @@ import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type CommandContext, type CommandResu
 import { formatError, UsageError } from './errors.js';
 import { registerDeploy } from './commands/deploy.js';
 import { registerStatus } from './commands/status.js';
+import { registerPlan } from './commands/plan.js';
 import { registerPs } from './commands/ps.js';
 import { registerStop } from './commands/stop.js';
 import { registerLogs } from './commands/logs.js';
 import { registerNode } from './commands/node.js';
+import { registerService } from './commands/service.js';
+import { registerIngress } from './commands/ingress.js';
 import { registerRebalance } from './commands/rebalance.js';
 import { registerJob } from './commands/job.js';
 import { registerAlloc } from './commands/alloc.js';
@@ -110,11 +113,14 @@ Set KARU_DEBUG=1 to see stack traces.`,
     };
 
   registerDeploy(program, wrap);
+  registerPlan(program, wrap);
   registerStatus(program, wrap);
   registerPs(program, wrap);
   registerStop(program, wrap);
   registerLogs(program, wrap);
   registerNode(program, wrap);
+  registerService(program, wrap);
+  registerIngress(program, wrap);
   registerRebalance(program, wrap);
   registerNodeRemove(program, wrap);
   registerToken(program, wrap);

@@ -27,6 +27,8 @@ import type {
   RotateJoinTokenResponse,
   RemoveNodeResponse,
 } from './types.js';
+import type { PlanJobResponse } from './plan-types.js';
+import type { Catalog, CatalogService, IngressRouteView } from './catalog-types.js';
 
 export interface ClientOptions {
   /** e.g. `http://127.0.0.1:4646` */
@@ -55,6 +57,10 @@ export class KaruClient {
   // ---- jobs
   registerJob(job: unknown): Promise<RegisterJobResponse> {
     return this.request('POST', '/v1/jobs', { job });
+  }
+  /** A dry run of `registerJob`: the spec diff and what the scheduler would do now; nothing is stored. */
+  planJob(job: unknown): Promise<PlanJobResponse> {
+    return this.request('POST', '/v1/jobs/plan', { job });
   }
   listJobs(namespace?: string): Promise<JobListEntry[]> {
     return this.request('GET', `/v1/jobs${query({ namespace })}`);
@@ -118,6 +124,33 @@ export class KaruClient {
   }
   getEvaluation(id: EvalId | string): Promise<Evaluation> {
     return this.request('GET', `/v1/evaluations/${enc(id)}`);
+  }
+
+  // ---- service catalog (docs/design/networking.md)
+  /**
+   * The whole catalog. With `index` (the `index` of a previous answer) it is a blocking
+   * query: the server answers once the catalog changed after `index`, or after `waitMs`
+   * (default 30 s, capped at 60 s by the server) with the same index. Agents call it with
+   * their node credentials, users without.
+   */
+  catalog(opts: { index?: number; waitMs?: number; signal?: AbortSignal } = {}): Promise<Catalog> {
+    const waitMs = opts.waitMs ?? 30_000;
+    const blocking = opts.index !== undefined && opts.index > 0;
+    return this.request('GET', `/v1/catalog${query({ index: opts.index?.toString(), wait: blocking ? String(waitMs) : undefined })}`, undefined, {
+      signal: opts.signal,
+      ...(blocking ? { timeoutMs: waitMs + 15_000 } : {}),
+    });
+  }
+  /** Every service (of `namespace`, when given) with its VIP and endpoints. */
+  services(namespace?: string): Promise<CatalogService[]> {
+    return this.request('GET', `/v1/services${query({ namespace })}`);
+  }
+  service(namespace: string, name: string): Promise<CatalogService> {
+    return this.request('GET', `/v1/services/${enc(namespace)}/${enc(name)}`);
+  }
+  /** Every ingress route of every service, with its owner and how many endpoints back it. */
+  ingressRoutes(): Promise<IngressRouteView[]> {
+    return this.request('GET', '/v1/ingress');
   }
 
   // ---- agent calls (authenticated with the node secret)

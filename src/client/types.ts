@@ -77,6 +77,8 @@ export interface RegisterNodeResponse {
   heartbeatTtlMs: number;
   /** What the server presents to the agent's API (X-Karu-Server-Token). */
   serverToken: string;
+  /** The server's service range (VIPs; its first address is every node's DNS). Absent from older servers: use DEFAULT_SERVICE_CIDR. */
+  serviceCidr?: string;
 }
 
 /** POST /v1/nodes/:id/heartbeat */

@@ -11,6 +11,8 @@ import type { ControlPlane, NodeRegistration } from './control-plane.js';
 import { evalsForJobsOnNode, newEvaluation } from './evals.js';
 import { sameIntent } from './job-spec.js';
 import type { NodeMonitor } from './node-monitor.js';
+import type { ServiceCatalog } from './catalog.js';
+import type { Catalog } from '../core/service.js';
 import { drainNode, rebalance, setNodeEligibility, type DrainRequest, type RebalanceRequest, type RebalanceResult } from './node-admin.js';
 import { returnEvals, updateNode, withStatus } from './node-status.js';
 
@@ -22,6 +24,9 @@ export interface ClusterDeps {
   logger: Logger;
   /** Presented to agents' APIs; agents learn it at registration. */
   serverToken: string;
+  /** The service catalog and its VIP range (catalog.ts, catalog-vips.ts). */
+  catalog: ServiceCatalog;
+  serviceCidr: string;
 }
 
 /**
@@ -36,6 +41,11 @@ export class Cluster implements ControlPlane {
   private readonly waiters = new Map<NodeId, Set<() => void>>();
   private readonly baseline: number;
   private readonly unsubscribe: () => void;
+  /** Node secrets proven recently (hash and when), so a heartbeat costs no store read. */
+  private readonly authMemo = new Map<NodeId, { hash: string; at: number }>();
+  /** Nodes seen revoked (forever) and when others were last seen not revoked. */
+  private readonly revoked = new Set<NodeId>();
+  private readonly notRevokedAt = new Map<NodeId, number>();
 
   constructor(private readonly deps: ClusterDeps) {
     this.state = deps.cache;
@@ -114,7 +124,7 @@ export class Cluster implements ControlPlane {
 
   // ---- nodes
 
-  async registerNode(req: NodeRegistration): Promise<{ node: Node; secret: string; heartbeatTtlMs: number; serverToken: string }> {
+  async registerNode(req: NodeRegistration): Promise<{ node: Node; secret: string; heartbeatTtlMs: number; serverToken: string; serviceCidr: string }> {
     const { stateStore, clock, monitor } = this.deps;
     const now = clock.now();
     let id: NodeId;
@@ -165,7 +175,7 @@ export class Cluster implements ControlPlane {
     await this.commit(writes);
     const heartbeatTtlMs = monitor.beat(id);
     this.deps.logger.info({ node: id, name: node.name, address: node.address }, existing ? 'node re-registered' : 'node registered');
-    return { node, secret, heartbeatTtlMs, serverToken: this.deps.serverToken };
+    return { node, secret, heartbeatTtlMs, serverToken: this.deps.serverToken, serviceCidr: this.deps.serviceCidr };
   }
 
   setNodeEligibility(nodeId: NodeId, eligible: boolean): Promise<Node> {
@@ -181,12 +191,31 @@ export class Cluster implements ControlPlane {
   }
 
   async authenticateNode(nodeId: NodeId, secret: string): Promise<boolean> {
+    // Every heartbeat is authenticated: at 5,000 nodes that is thousands of store reads a
+    // second. A secret proven recently is trusted from memory for AUTH_MEMO_MS.
+    const now = this.deps.clock.now();
+    const memo = this.authMemo.get(nodeId);
+    if (memo && now - memo.at < AUTH_MEMO_MS && secretMatches(memo.hash, secret)) return !(await this.isNodeRevoked(nodeId));
     const stored = await this.deps.stateStore.getNodeSecret(nodeId);
-    return stored !== undefined && secretMatches(stored, secret) && !(await this.isNodeRevoked(nodeId));
+    const ok = stored !== undefined && secretMatches(stored, secret) && !(await this.isNodeRevoked(nodeId));
+    if (ok) this.authMemo.set(nodeId, { hash: stored, at: now });
+    return ok;
   }
 
   async isNodeRevoked(nodeId: NodeId): Promise<boolean> {
-    return (await this.deps.stateStore.getNodeRevocation(nodeId)) !== undefined;
+    // A revocation is forever: once seen, remembered. "Not revoked" is re-read after
+    // AUTH_MEMO_MS, so one written by another server (etcd) counts within that time.
+    if (this.revoked.has(nodeId)) return true;
+    const now = this.deps.clock.now();
+    const checked = this.notRevokedAt.get(nodeId);
+    if (checked !== undefined && now - checked < AUTH_MEMO_MS) return false;
+    const revoked = (await this.deps.stateStore.getNodeRevocation(nodeId)) !== undefined;
+    if (revoked) {
+      this.revoked.add(nodeId);
+      this.notRevokedAt.delete(nodeId);
+      this.authMemo.delete(nodeId);
+    } else this.notRevokedAt.set(nodeId, now);
+    return revoked;
   }
 
   async removeNode(nodeId: NodeId): Promise<{ evalIds: EvalId[] }> {
@@ -204,6 +233,8 @@ export class Cluster implements ControlPlane {
       ...evals.map((e): StateWrite => ({ kind: 'eval', value: e })),
     ]);
     monitor.forget(nodeId);
+    this.revoked.add(nodeId);
+    this.authMemo.delete(nodeId);
     this.deps.logger.warn({ node: nodeId, name: node.name, evaluations: evals.length }, 'node removed: certificate revoked');
     return { evalIds: evals.map((e) => e.id) };
   }
@@ -269,6 +300,14 @@ export class Cluster implements ControlPlane {
     return Math.max(1, current());
   }
 
+  catalog(): Promise<Catalog> {
+    return this.deps.catalog.catalog();
+  }
+
+  waitForCatalog(index: number, waitMs: number, signal?: AbortSignal): Promise<Catalog> {
+    return this.deps.catalog.waitFor(index, waitMs, signal);
+  }
+
   agentEndpoint(nodeId: NodeId): { url: string; token: string } | undefined {
     const node = this.deps.cache.node(nodeId);
     if (!node?.agentUrl) return undefined;
@@ -300,6 +339,9 @@ export class Cluster implements ControlPlane {
     return revision;
   }
 }
+
+/** How long a proven node secret, or a "not revoked" answer, is trusted without a store read. */
+const AUTH_MEMO_MS = 10_000;
 
 function revokedError(nodeId: NodeId): KaruError {
   return new KaruError('UNAUTHORIZED', `node ${nodeId} was removed from the cluster (karu node rm); join again with a token to come back as a new node`, { details: { revoked: true } });

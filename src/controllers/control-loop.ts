@@ -4,6 +4,8 @@ import type { Logger } from '../lib/logger.js';
 import { seededRng } from '../lib/rng.js';
 import type { StateCache, StateStore } from '../store/state.js';
 import { BlockedEvals } from './blocked-evals.js';
+import { ServiceCatalog } from './catalog.js';
+import { ServiceVips, type ServiceVipsOptions } from './catalog-vips.js';
 import { Cluster } from './cluster.js';
 import { Drainer, type DrainerOptions } from './drainer.js';
 import { GarbageCollector, type GcOptions } from './gc.js';
@@ -18,6 +20,8 @@ export interface ControllersOptions {
   /** Evaluations scheduled at once (each job is only ever in one). Default 2. */
   schedulerWorkers?: number;
   drainer?: DrainerOptions;
+  /** The service catalog's VIP range. */
+  catalog?: ServiceVipsOptions;
 }
 
 /**
@@ -33,6 +37,9 @@ export class Controllers {
   readonly gc: GarbageCollector;
   /** Carries out drains and rebalances (drainer.ts). */
   readonly drainer: Drainer;
+  /** Stable service VIPs (catalog-vips.ts) and the derived catalog agents follow (catalog.ts). */
+  readonly vips: ServiceVips;
+  readonly catalog: ServiceCatalog;
   private unsubscribe: (() => void) | undefined;
 
   constructor(
@@ -41,7 +48,9 @@ export class Controllers {
   ) {
     const base = { stateStore: deps.stateStore, cache: deps.cache, clock: deps.clock, logger: deps.logger };
     this.monitor = new NodeMonitor(base, opts.nodeMonitor);
-    this.cluster = new Cluster({ ...base, monitor: this.monitor, serverToken: deps.serverToken });
+    this.vips = new ServiceVips(base, opts.catalog);
+    this.catalog = new ServiceCatalog({ cache: deps.cache, vips: this.vips, clock: deps.clock, logger: deps.logger });
+    this.cluster = new Cluster({ ...base, monitor: this.monitor, serverToken: deps.serverToken, catalog: this.catalog, serviceCidr: this.vips.range.cidr });
     const applier = new PlanApplier(base);
     const worker = new SchedulerWorker({ cache: deps.cache, stateStore: deps.stateStore, applier, clock: deps.clock, logger: deps.logger });
     this.queue = new WorkQueue('scheduler', (key) => worker.reconcile(key as JobKey), {
@@ -49,6 +58,8 @@ export class Controllers {
       rng: seededRng('scheduler-queue'),
       logger: deps.logger,
       workers: opts.schedulerWorkers ?? 2,
+      // Higher-priority jobs' evaluations are scheduled first (issue 5).
+      priorityOf: (key) => worker.priorityOf(key as JobKey),
     });
     this.blocked = new BlockedEvals(base);
     this.gc = new GarbageCollector(base, opts.gc);
@@ -68,6 +79,8 @@ export class Controllers {
     this.blocked.start();
     this.gc.start();
     this.drainer.start();
+    void this.vips.start();
+    this.catalog.start();
   }
 
   async stop(): Promise<void> {
@@ -76,6 +89,9 @@ export class Controllers {
     this.blocked.stop();
     this.gc.stop();
     this.drainer.stop();
+    this.catalog.stop();
+    this.vips.stop();
+    await this.vips.idle();
     await this.drainer.idle();
     this.queue.stop();
     await this.queue.idle();

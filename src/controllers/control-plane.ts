@@ -3,6 +3,7 @@ import type { Job } from '../core/job.js';
 import type { AllocStatus } from '../core/alloc.js';
 import type { DriverHealth, Node } from '../core/node.js';
 import type { Resources } from '../core/resources.js';
+import type { Catalog } from '../core/service.js';
 import type { StateCache } from '../store/state.js';
 import type { DrainRequest, RebalanceRequest, RebalanceResult } from './node-admin.js';
 
@@ -24,7 +25,8 @@ export interface ControlPlane {
   stopJob(namespace: string, name: string, opts: { purge: boolean }): Promise<{ evalId?: EvalId; purged: boolean }>;
   listJobVersions(namespace: string, name: string): Promise<Job[]>;
 
-  registerNode(req: NodeRegistration): Promise<{ node: Node; secret: string; heartbeatTtlMs: number; serverToken: string }>;
+  /** `serviceCidr`: the server's service range (VIPs, DNS address), told to agents at registration. */
+  registerNode(req: NodeRegistration): Promise<{ node: Node; secret: string; heartbeatTtlMs: number; serverToken: string; serviceCidr: string }>;
   /** True when `secret` is the one issued to `nodeId`. */
   authenticateNode(nodeId: NodeId, secret: string): Promise<boolean>;
   heartbeat(nodeId: NodeId, drivers?: Record<string, DriverHealth>): Promise<{ heartbeatTtlMs: number }>;
@@ -42,6 +44,14 @@ export interface ControlPlane {
    * `index`, or with the current index after `waitMs`, or when `signal` aborts.
    */
   waitForNodeAllocs(nodeId: NodeId, index: number, waitMs: number, signal?: AbortSignal): Promise<number>;
+  /** The service catalog now (derived from jobs, allocations, check results and nodes; catalog.ts). */
+  catalog(): Promise<Catalog>;
+  /**
+   * Blocking query on the catalog: at once unless `index` is the catalog's current index
+   * (0, an older one, or one from before the state was replaced), else once the catalog
+   * changes, or as it is after `waitMs`, or when `signal` aborts.
+   */
+  waitForCatalog(index: number, waitMs: number, signal?: AbortSignal): Promise<Catalog>;
   /** Where the server reaches the agent of `nodeId` for logs, and the token it presents. */
   agentEndpoint(nodeId: NodeId): { url: string; token: string } | undefined;
   /** Resolves a full allocation id or a unique prefix of its short form. */

@@ -2,15 +2,21 @@ import type { Allocation, AllocStatus, AllocView } from '../core/alloc.js';
 import type { Evaluation } from '../core/evaluation.js';
 import type { Clock } from '../lib/clock.js';
 import type { Logger } from '../lib/logger.js';
-import type { Plan } from '../scheduler/types.js';
+import type { Plan, PlanPreemption } from '../scheduler/types.js';
 import { verifyPlan } from '../scheduler/index.js';
 import type { StateCache, StateStore, StateWrite } from '../store/state.js';
+import { newEvaluation } from './evals.js';
 
 export interface ApplyResult {
   placed: Allocation[];
   rejected: { alloc: Allocation; reason: string }[];
+  /** Allocations of other jobs stopped to make room for `placed`. */
+  preempted: PlanPreemption[];
   revision: number;
 }
+
+/** `desiredDescription` of a preempted allocation. */
+export const preemptedDescription = (job: string, priority: number) => `preempted by job ${job} (priority ${priority})`;
 
 /** The server-owned half of an allocation view (what lives under /allocs/). */
 export function allocOf(view: AllocView): Allocation {
@@ -40,10 +46,34 @@ export class PlanApplier {
   private async applyNow(plan: Plan, evalUpdates: (ok: boolean) => Evaluation[]): Promise<ApplyResult> {
     const { cache, stateStore, clock } = this.deps;
     const now = clock.now();
-    const { ok, rejected } = verifyPlan(cache, plan);
+    const { ok, rejected, preempt } = verifyPlan(cache, plan);
     const writes: StateWrite[] = [];
 
     for (const alloc of ok) writes.push({ kind: 'alloc', value: alloc, expectedModRevision: 0 });
+
+    // Preemptions of accepted placements, in the same commit: the victims stop, say why,
+    // and their jobs are evaluated again (placed elsewhere, or blocked with the reason).
+    const preempted: PlanPreemption[] = [];
+    const priority = cache.job(plan.namespace, plan.jobName)?.priority ?? 0;
+    const victimJobs = new Map<string, { namespace: string; name: string }>();
+    for (const p of preempt) {
+      const view = cache.alloc(p.allocId);
+      if (!view || view.desiredStatus !== 'run') continue;
+      const byJob = view.namespace === plan.namespace ? plan.jobName : `${plan.namespace}/${plan.jobName}`;
+      writes.push({
+        kind: 'alloc',
+        value: {
+          ...allocOf(view),
+          desiredStatus: 'stop',
+          desiredDescription: preemptedDescription(byJob, priority),
+          preemptedBy: { byAllocId: p.forAllocId, byJob, byPriority: priority, at: now },
+          modifiedAt: now,
+        },
+      });
+      preempted.push(p);
+      victimJobs.set(`${view.namespace}/${view.jobName}`, { namespace: view.namespace, name: view.jobName });
+    }
+    for (const j of victimJobs.values()) writes.push({ kind: 'eval', value: newEvaluation(j.namespace, j.name, 'preemption', now) });
 
     const lost = new Set(plan.markLost);
     for (const stop of plan.stop) {
@@ -83,6 +113,9 @@ export class PlanApplier {
     if (rejected.length > 0) {
       this.deps.logger.info({ evalId: plan.evalId, rejected: rejected.map((r) => r.reason) }, 'plan partly rejected; evaluation will be retried');
     }
-    return { placed: ok, rejected, revision };
+    if (preempted.length > 0) {
+      this.deps.logger.info({ evalId: plan.evalId, job: `${plan.namespace}/${plan.jobName}`, preempted: preempted.map((p) => p.allocId) }, 'allocations preempted');
+    }
+    return { placed: ok, rejected, preempted, revision };
   }
 }

@@ -19,6 +19,15 @@ export class SchedulerWorker {
   constructor(private readonly deps: { cache: StateCache; stateStore: StateStore; applier: PlanApplier; clock: Clock; logger: Logger }) {}
 
   /**
+   * The queue's priority of a job's key: the job's priority (1–100), so higher-priority
+   * jobs are scheduled first; a purged job (its allocations only need stopping) gets the default.
+   */
+  priorityOf(key: JobKey): number {
+    const { namespace, name } = splitJobKey(key);
+    return this.deps.cache.job(namespace, name)?.priority ?? DEFAULT_JOB_PRIORITY;
+  }
+
+  /**
    * The read model plus the job's older versions, loaded only when some allocation runs
    * one: the scheduler needs the old spec to tell an in-place update from a restart.
    */
@@ -78,12 +87,12 @@ export class SchedulerWorker {
               failedPlacements: plan.failures,
               modifiedAt: done,
             }
-          : { ...primary, status: 'complete', statusDescription: summarize(plan.place.length, plan.stop.length), failedPlacements: {}, modifiedAt: done },
+          : { ...primary, status: 'complete', statusDescription: summarize(plan.place.length, plan.stop.length, plan.preempt?.length ?? 0), failedPlacements: {}, modifiedAt: done },
       );
       return updates;
     });
 
-    logger.debug({ evalId: primary.id, job: key, placed: result.placed.length, stopped: plan.stop.length, blocked: failed }, 'evaluation processed');
+    logger.debug({ evalId: primary.id, job: key, placed: result.placed.length, stopped: plan.stop.length, preempted: result.preempted.length, blocked: failed }, 'evaluation processed');
     // Some placements lost a race with a newer state: schedule again from that state.
     if (result.rejected.length > 0) return { requeueAfterMs: 0 };
   }
@@ -91,7 +100,10 @@ export class SchedulerWorker {
 
 const byCreated = (a: Evaluation, b: Evaluation) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1);
 
-function summarize(placed: number, stopped: number): string {
+/** Job priority when none is known (core/job.ts: 1–100, default 50). */
+const DEFAULT_JOB_PRIORITY = 50;
+
+function summarize(placed: number, stopped: number, preempted: number): string {
   if (placed === 0 && stopped === 0) return 'nothing to change';
-  return [placed && `placed ${placed}`, stopped && `stopped ${stopped}`].filter(Boolean).join(', ');
+  return [placed && `placed ${placed}`, stopped && `stopped ${stopped}`, preempted && `preempted ${preempted}`].filter(Boolean).join(', ');
 }

@@ -102,3 +102,39 @@ test('requeueAfterMs brings the key back after that time', async () => {
   await q.idle();
   assert.equal(calls, 2);
 });
+
+test('keys are handed out highest priority first, first come first served among equals', async () => {
+  const seen: string[] = [];
+  const priority: Record<string, number> = { low: 10, mid: 50, mid2: 50, high: 90 };
+  const q = new WorkQueue('t', async (k) => void seen.push(k), { ...deps(), workers: 1, priorityOf: (k) => priority[k] ?? 0 });
+  for (const k of ['low', 'mid', 'high', 'mid2', 'low']) q.add(k);
+  assert.equal(q.length, 4);
+  await q.idle();
+  assert.deepEqual(seen, ['high', 'mid', 'mid2', 'low']);
+});
+
+test('priorities keep coalescing: a key re-added at a higher priority moves up and runs once', async () => {
+  const seen: string[] = [];
+  const priority: Record<string, number> = { a: 10, b: 50 };
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const q = new WorkQueue(
+    't',
+    async (k) => {
+      seen.push(k);
+      if (k === 'first') await gate;
+    },
+    { ...deps(), workers: 1, priorityOf: (k) => priority[k] ?? 100 },
+  );
+  q.add('first');
+  await new Promise((r) => setImmediate(r)); // 'first' holds the only worker
+  q.add('a');
+  q.add('b');
+  priority.a = 90; // the job's priority was raised meanwhile
+  q.add('a');
+  q.add('b');
+  assert.equal(q.length, 2);
+  release();
+  await q.idle();
+  assert.deepEqual(seen, ['first', 'a', 'b']);
+});

@@ -28,6 +28,8 @@ export type EvalTrigger =
   | 'node-update'
   | 'alloc-failure'
   | 'alloc-stop'
+  /** An allocation of the job was preempted by a higher-priority job: place it again. */
+  | 'preemption'
   | 'retry-blocked'
   | 'node-drain'
   | 'rebalance'

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { PAUSE_TASK } from '../core/service.js';
 import { DriverError, type Driver, type LogLine, type TaskHandle, type TaskSpec } from './driver.js';
 
 /**
@@ -16,6 +17,10 @@ export interface DriverHarness {
   missingImage: string;
   /** An image serving HTTP 200 on container port 8080; absent when the driver has no real network. */
   httpImage?: string;
+  /** True when tasks are real processes (files, sockets, localhost); the fake leaves it out. */
+  realProcesses?: boolean;
+  /** Whether the named volume exists, looked at from outside the driver. */
+  volumeExists(name: string): Promise<boolean>;
   /** Lets `ms` of task time pass (a fake clock); absent when real time passes by itself. */
   passTime?(ms: number): void;
   /** Kills the task (SIGKILL) behind the driver's back, as an operator or the kernel would. */
@@ -44,6 +49,16 @@ async function readUntil(driver: Driver, handle: TaskHandle, pred: (l: LogLine) 
     abort.abort();
   }
   throw new Error(`log ended without the expected line; saw ${JSON.stringify(seen)}`);
+}
+
+/** Asserts a non-retryable DriverError whose message matches `re`. */
+function permanent(re: RegExp): (e: unknown) => boolean {
+  return (e: unknown) => {
+    assert.ok(e instanceof DriverError, `expected a DriverError, got ${String(e)}`);
+    assert.equal(e.retryable, false, e.message);
+    assert.match(e.message, re);
+    return true;
+  };
 }
 
 async function collect(lines: AsyncIterable<LogLine>): Promise<LogLine[]> {
@@ -280,6 +295,141 @@ export function runDriverSuite(name: string, factory: () => Promise<DriverHarnes
       await start(s);
       const other = { ...s, labels: { ...s.labels, allocId: `${s.labels.allocId}x` } };
       await assert.rejects(h.driver.start(other), (e: unknown) => e instanceof DriverError && !e.retryable);
+    });
+
+    // --- pods: pause containers, joined networks, volumes, resolvers, exec -------------
+
+    /** A pod's namespace holder; the image is the driver's own, whatever the spec says. */
+    function pauseSpec(over: Partial<TaskSpec> = {}): TaskSpec {
+      const s = spec({ kind: 'pause', image: 'karu/ignored-by-pause:0', args: [], ...over });
+      return { ...s, labels: { ...s.labels, task: PAUSE_TASK } };
+    }
+
+    /** A task of the same allocation as `holder`, joined to its network. */
+    function joined(holder: { spec: TaskSpec; handle: TaskHandle }, over: Partial<TaskSpec> & Pick<TaskSpec, 'args'>): TaskSpec {
+      const s = spec({ joinNetworkOf: holder.handle.id, ...over });
+      return { ...s, labels: { ...s.labels, allocId: holder.spec.labels.allocId } };
+    }
+
+    it('runs a pause container that recover finds and that exits 0 at once on SIGTERM', async () => {
+      const s = pauseSpec();
+      const handle = await start(s);
+      assert.equal((await h.driver.inspect(handle))?.running, true);
+      const mine = (await h.driver.recover(h.nodeId)).find((r) => r.handle.id === handle.id);
+      assert.deepEqual(mine?.handle.labels, s.labels);
+      assert.equal(mine?.handle.labels.task, PAUSE_TASK);
+
+      const exited = h.driver.wait(handle);
+      const asked = Date.now();
+      await h.driver.stop(handle, 10_000);
+      const exit = await exited;
+      assert.equal(exit.exitCode, 0);
+      assert.equal(exit.signaled, false);
+      assert.ok(Date.now() - asked < 5_000, `stop took ${Date.now() - asked} ms: the pause program ignored SIGTERM`);
+    });
+
+    it('joins tasks to a pause container: they share its localhost and its published ports', async (t) => {
+      if (!h.realProcesses || !h.httpImage) return t.skip('this driver has no real network');
+      const port = await freePort();
+      const ps = pauseSpec({ ports: [{ host: port, to: 8080 }] });
+      const pod = { spec: ps, handle: await start(ps) };
+      // A server on the pod's loopback only, one on all its addresses, and a client.
+      await start(joined(pod, { command: 'sh', args: ['-c', 'echo pod-local > /tmp/index.html; exec httpd -f -p 127.0.0.1:9000 -h /tmp'] }));
+      await start(joined(pod, { image: h.httpImage, args: [] }));
+      const client = await start(joined(pod, { command: 'sleep', args: ['100'] }));
+
+      let last = '';
+      for (let i = 0; i < 50 && !last.includes('pod-local'); i++) {
+        if (i > 0) await new Promise((r) => setTimeout(r, 100));
+        const r = await h.driver.exec(client, ['sh', '-c', 'printf "GET /index.html HTTP/1.0\\r\\n\\r\\n" | nc 127.0.0.1 9000'], { timeoutMs: 5_000 });
+        last = r.output;
+      }
+      assert.match(last, /pod-local/);
+      const res = await fetchWhenUp(`http://127.0.0.1:${port}/`);
+      assert.match(await res.text(), /hello from karu/, 'the port published by the pause container reaches a task of the pod');
+    });
+
+    it('refuses to join a task that does not exist or is not running', async () => {
+      const gone = pauseSpec();
+      const goneHandle = await start(gone);
+      await h.driver.destroy(goneHandle);
+      const toGone = joined({ spec: gone, handle: goneHandle }, { command: 'sleep', args: ['100'] });
+      await assert.rejects(h.driver.start(toGone), permanent(/network/));
+
+      const stopped = pauseSpec();
+      const stoppedHandle = await start(stopped);
+      await h.driver.stop(stoppedHandle, 1_000);
+      const toStopped = joined({ spec: stopped, handle: stoppedHandle }, { command: 'sleep', args: ['100'] });
+      await assert.rejects(h.driver.start(toStopped), permanent(/not running/));
+
+      const left = await h.driver.recover(h.nodeId);
+      assert.equal(left.some((r) => r.handle.labels.task === toGone.labels.task || r.handle.labels.task === toStopped.labels.task), false);
+    });
+
+    it('refuses ports or DNS settings on a task that joins another network', async () => {
+      const withPorts = spec({ command: 'sleep', args: ['100'], joinNetworkOf: 'some-holder', ports: [{ host: 40000, to: 80 }] });
+      await assert.rejects(h.driver.start(withPorts), permanent(/publish them on the pause container/));
+      const withDns = spec({ command: 'sleep', args: ['100'], joinNetworkOf: 'some-holder', dns: { servers: ['10.99.0.1'], search: [] } });
+      await assert.rejects(h.driver.start(withDns), permanent(/DNS/));
+    });
+
+    it('writes the DNS servers and search domains into resolv.conf, which joined tasks share', async () => {
+      const dns = { servers: ['10.99.0.1'], search: ['default.karu', 'karu'] };
+      const alone = await start(spec({ command: 'sleep', args: ['100'], dns }));
+      const ps = pauseSpec({ dns });
+      const pod = { spec: ps, handle: await start(ps) };
+      const member = await start(joined(pod, { command: 'sleep', args: ['100'] }));
+      for (const handle of [alone, member]) {
+        const r = await h.driver.exec(handle, ['cat', '/etc/resolv.conf'], { timeoutMs: 5_000 });
+        assert.equal(r.exitCode, 0);
+        assert.match(r.output, /^nameserver 10\.99\.0\.1$/m);
+        assert.match(r.output, /^search default\.karu karu$/m);
+      }
+    });
+
+    it('exec runs a command in the task: exit code and both output streams', async () => {
+      const handle = await start(spec({ command: 'sleep', args: ['100'], env: { WHO: 'karu' } }));
+      const r = await h.driver.exec(handle, ['sh', '-c', 'echo "out $WHO"; echo err >&2; exit 3'], { timeoutMs: 5_000 });
+      assert.equal(r.exitCode, 3);
+      assert.deepEqual(r.output.trim().split('\n').sort(), ['err', 'out karu']);
+      assert.deepEqual(await h.driver.exec(handle, ['true'], { timeoutMs: 5_000 }), { exitCode: 0, output: '' });
+    });
+
+    it('exec rejects when the task is not running or is gone', async () => {
+      const handle = await start(spec({ command: 'sh', args: ['-c', 'exit 0'] }));
+      await h.driver.wait(handle);
+      await assert.rejects(h.driver.exec(handle, ['true'], { timeoutMs: 5_000 }), permanent(/not running/));
+      await h.driver.destroy(handle);
+      await assert.rejects(h.driver.exec(handle, ['true'], { timeoutMs: 5_000 }), permanent(/no longer exists/));
+    });
+
+    it('exec rejects once its timeout passes', async () => {
+      const handle = await start(spec({ command: 'sleep', args: ['100'] }));
+      const running = h.driver.exec(handle, ['sleep', '30'], { timeoutMs: 300 });
+      h.passTime?.(300);
+      await assert.rejects(running, (e: unknown) => e instanceof DriverError && /within 300 ms/.test(e.message));
+      assert.equal((await h.driver.inspect(handle))?.running, true, 'the task itself goes on');
+    });
+
+    it('shares a named volume between tasks, and removes it once no task uses it', async () => {
+      const volume = `${h.nodeId}-vol${n}`;
+      const writer = await start(
+        spec({ command: 'sh', args: ['-c', 'echo shared-data > /data/f'], volumes: [{ name: volume, target: '/data', readOnly: false }] }),
+      );
+      assert.equal((await h.driver.wait(writer)).exitCode, 0);
+      const reader = await start(spec({ command: 'sh', args: ['-c', 'cat /data/f'], volumes: [{ name: volume, target: '/data', readOnly: true }] }));
+      assert.equal((await h.driver.wait(reader)).exitCode, 0);
+      if (h.realProcesses) assert.deepEqual((await collect(h.driver.logs(reader, { follow: false }))).map((l) => l.line), ['shared-data']);
+      assert.equal(await h.volumeExists(volume), true);
+
+      // Containers that still exist, even stopped, hold the volume: a passing condition.
+      await assert.rejects(h.driver.removeVolume(volume), (e: unknown) => e instanceof DriverError && e.retryable);
+      await h.driver.destroy(writer);
+      await h.driver.destroy(reader);
+      await h.driver.removeVolume(volume);
+      assert.equal(await h.volumeExists(volume), false);
+      await h.driver.removeVolume(volume);
+      await h.driver.removeVolume(`${h.nodeId}-never-created`);
     });
   });
 }

@@ -6,4 +6,5 @@
  */
 export * from './driver.js';
 export { DockerDriver, type DockerDriverOptions } from './docker/docker-driver.js';
-export { FakeDriver, type FakeDriverOptions, type FakeTarget, type FakeExitOptions } from './fake/fake-driver.js';
+export { PAUSE_IMAGE } from './docker/pause-image.js';
+export { FakeDriver, type FakeDriverOptions, type FakeTarget, type FakeExitOptions, type FakeExecAnswer } from './fake/fake-driver.js';

@@ -1,5 +1,5 @@
 import type { Node } from '../core/node.js';
-import { CAPACITY_FILTERS, NO_USAGE, NODE_FILTERS, passes } from './feasibility.js';
+import { CAPACITY_FILTERS, NO_USAGE, NODE_FILTERS, passes, rejectedBy, RESOURCE_REASONS } from './feasibility.js';
 import type { FilterTally, NodeFilter, PlacementAsk, Rejection } from './feasibility.js';
 import type { UsageTracker } from './usage.js';
 
@@ -23,6 +23,11 @@ export class CandidateWalk {
   private readonly verdicts: (NodeVerdict | undefined)[];
   private cursor = 0;
   private remaining = 0;
+  /**
+   * Nodes this walk rejected only for lack of room (ports, cpu, memory), in walk order:
+   * where preemption may make room when nothing fits.
+   */
+  readonly resourceRejected: Node[] = [];
 
   constructor(
     private readonly nodes: readonly Node[],
@@ -34,6 +39,14 @@ export class CandidateWalk {
   /** Starts a walk: at most one lap from where the last walk stopped. */
   begin(): void {
     this.remaining = this.nodes.length;
+    this.resourceRejected.length = 0;
+  }
+
+  /** Every node that passes the node-stage filters (cached, shared with the walks): O(nodes), once per group. */
+  nodeStageFeasible(): Node[] {
+    const out: Node[] = [];
+    for (let i = 0; i < this.nodes.length; i++) if (this.verdict(i, this.nodes[i]!) === null) out.push(this.nodes[i]!);
+    return out;
   }
 
   /** The next node of this walk that passes every filter, or undefined once the lap is done. Rejections go to `tally`. */
@@ -49,7 +62,9 @@ export class CandidateWalk {
         tally.record(v.filter, v.rejection);
         continue;
       }
-      if (passes(CAPACITY_FILTERS, node, this.ask, usage.of(node.id), tally)) return node;
+      const f = rejectedBy(CAPACITY_FILTERS, node, this.ask, usage.of(node.id), tally);
+      if (f === undefined) return node;
+      if (RESOURCE_REASONS.has(f.reason)) this.resourceRejected.push(node);
     }
     return undefined;
   }

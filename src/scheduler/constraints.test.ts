@@ -76,3 +76,31 @@ describe('constraint operators', () => {
     assert.equal(holds('${label.zone}', 'is_not_set'), false);
   });
 });
+
+describe('set_contains and versions (issue 5)', () => {
+  const tagged = aNode({ attributes: { tags: 'ssd, gpu,fast', 'driver.version': '1.10.2' } });
+  const has = (value: string) => constraintHolds({ attribute: '${attr.tags}', operator: 'set_contains', value }, tagged);
+
+  it('set_contains: every item of the value is in the attribute list, blanks and spaces ignored', () => {
+    assert.equal(has('ssd'), true);
+    assert.equal(has('gpu,ssd'), true);
+    assert.equal(has(' fast , gpu '), true);
+    assert.equal(has('ssd,nvme'), false);
+    assert.equal(has('gp'), false); // items, not substrings
+    assert.equal(constraintHolds({ attribute: '${attr.missing}', operator: 'set_contains', value: 'x' }, tagged), false);
+  });
+
+  it('compares versions when both sides look like versions: 1.10.2 > 1.9', () => {
+    const v = (operator: ConstraintOperator, value: string) => constraintHolds({ attribute: '${attr.driver.version}', operator, value }, tagged);
+    assert.equal(v('>', '1.9'), true);
+    assert.equal(v('>=', '1.10.2'), true);
+    assert.equal(v('<', '1.9'), false);
+    assert.equal(v('<=', '1.10.1'), false);
+    assert.equal(compareValues('1.10.2', '1.9'), 1);
+  });
+
+  it('distinct_* hold on every node by themselves: the DISTINCT_* filters check them with the plan', () => {
+    assert.equal(constraintHolds({ attribute: '', operator: 'distinct_hosts' }, tagged), true);
+    assert.equal(constraintHolds({ attribute: '${label.zone}', operator: 'distinct_property', value: '2' }, tagged), true);
+  });
+});

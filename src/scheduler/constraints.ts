@@ -38,9 +38,11 @@ export function constraintHolds(c: Constraint, node: Node): boolean {
     case 'regexp':
       return left !== undefined && right !== undefined && matches(right, left);
     case 'set_contains':
+      return left !== undefined && right !== undefined && setContains(left, right);
     case 'distinct_hosts':
     case 'distinct_property':
-      // TODO(#5): set_contains per node; the distinct_* operators depend on the job's other allocations.
+      // Not a property of one node: they depend on where the job's other allocations are,
+      // so the DISTINCT_* capacity filters (distinct.ts) check them with the plan's counts.
       return true;
     default: {
       if (left === undefined || right === undefined) return false;
@@ -61,6 +63,21 @@ export function constraintHolds(c: Constraint, node: Node): boolean {
     }
   }
 }
+
+/** Whether the comma-separated list `have` holds every comma-separated item of `want` (blanks ignored). */
+export function setContains(have: string, want: string): boolean {
+  const items = new Set(splitList(have));
+  return splitList(want).every((w) => items.has(w));
+}
+
+const splitList = (s: string) =>
+  s
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x !== '');
+
+/** The operators that constrain the job's allocations as a set rather than one node. */
+export const isDistinctOperator = (op: string): op is 'distinct_hosts' | 'distinct_property' => op === 'distinct_hosts' || op === 'distinct_property';
 
 /** `${attr.os.name} = linux`, as shown in explanations. */
 export function formatConstraint(c: Constraint): string {

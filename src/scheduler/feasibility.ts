@@ -2,7 +2,8 @@ import type { Group, Job } from '../core/job.js';
 import { DEFAULT_NODE_POOL } from '../core/node.js';
 import type { Node } from '../core/node.js';
 import type { Resources } from '../core/resources.js';
-import { constraintHolds, formatConstraint } from './constraints.js';
+import { constraintHolds, formatConstraint, isDistinctOperator, resolveTarget } from './constraints.js';
+import type { JobCounts } from './job-counts.js';
 import { dynamicPortCount, freeDynamicPorts, staticPortConflict } from './ports.js';
 import type { NodeUsage } from './usage.js';
 
@@ -23,6 +24,8 @@ export const NODE_POOL = 'NODE_POOL';
 export const DRIVER_UNHEALTHY = 'DRIVER_UNHEALTHY';
 export const JOB_CONSTRAINT = 'JOB_CONSTRAINT';
 export const GROUP_CONSTRAINT = 'GROUP_CONSTRAINT';
+export const DISTINCT_HOSTS = 'DISTINCT_HOSTS';
+export const DISTINCT_PROPERTY = 'DISTINCT_PROPERTY';
 export const STATIC_PORT_IN_USE = 'STATIC_PORT_IN_USE';
 export const NOT_ENOUGH_CPU = 'NOT_ENOUGH_CPU';
 export const NOT_ENOUGH_MEMORY = 'NOT_ENOUGH_MEMORY';
@@ -37,11 +40,46 @@ export interface PlacementAsk {
   group: Group;
   resources: Resources;
   dynamicPorts: number;
+  /** The job's and the group's `distinct_*` constraints, resolved once. */
+  distinct: DistinctRule[];
+  /**
+   * Where the job's allocations are as the plan stands (kept up to date by the scheduler).
+   * Absent (rebalance, disconnect): the `distinct_*` filters pass every node.
+   */
+  counts?: JobCounts;
+}
+
+/**
+ * A `distinct_hosts` / `distinct_property` constraint: at most `limit` allocations per
+ * node (hosts, limit 1) or per value of `attribute`, counting the whole job when declared
+ * on the job, only `group` when declared on a group.
+ */
+export interface DistinctRule {
+  operator: 'distinct_hosts' | 'distinct_property';
+  attribute: string;
+  limit: number;
+  /** The group it counts; undefined = the whole job. */
+  group?: string;
 }
 
 /** The ask of one allocation of `group`; `resources` is `groupResources(group)`. */
-export function askFor(job: Job, group: Group, resources: Resources): PlacementAsk {
-  return { job, group, resources, dynamicPorts: dynamicPortCount(group) };
+export function askFor(job: Job, group: Group, resources: Resources, counts?: JobCounts): PlacementAsk {
+  const distinct: DistinctRule[] = [];
+  for (const [cs, scope] of [
+    [job.constraints, undefined],
+    [group.constraints, group.name],
+  ] as const) {
+    for (const c of cs) {
+      if (!isDistinctOperator(c.operator)) continue;
+      const limit = c.operator === 'distinct_property' ? Number.parseInt(c.value ?? '1', 10) : 1;
+      const rule: DistinctRule = { operator: c.operator, attribute: c.attribute, limit: Number.isFinite(limit) && limit >= 1 ? limit : 1 };
+      if (scope !== undefined) rule.group = scope;
+      distinct.push(rule);
+    }
+  }
+  const ask: PlacementAsk = { job, group, resources, dynamicPorts: dynamicPortCount(group), distinct };
+  if (counts !== undefined) ask.counts = counts;
+  return ask;
 }
 
 /** Why one node was rejected: an item to list (a status, a constraint, a port) or numbers. */
@@ -102,6 +140,8 @@ function capacityFilter(reason: string, what: string, unit: string, pick: (r: Re
   };
 }
 
+const scopeName = (ask: PlacementAsk, r: DistinctRule) => (r.group === undefined ? `job ${ask.job.name}` : `group ${ask.job.name}.${r.group}`);
+
 /** The chain, cheapest first. Order also fixes the order of explanation lines. */
 export const FILTERS: readonly NodeFilter[] = [
   {
@@ -144,6 +184,37 @@ export const FILTERS: readonly NodeFilter[] = [
   },
   constraintFilter(JOB_CONSTRAINT, 'job'),
   constraintFilter(GROUP_CONSTRAINT, 'group'),
+  // The distinct_* filters depend on the plan's own placements, so they are capacity-stage
+  // (run per placement); they are map lookups, so they go before the port and resource checks.
+  {
+    reason: DISTINCT_HOSTS,
+    stage: 'capacity',
+    check(node, ask) {
+      if (ask.counts === undefined) return undefined;
+      for (const r of ask.distinct) {
+        if (r.operator === 'distinct_hosts' && ask.counts.onNode(node.id, r.group) > 0) return { item: scopeName(ask, r) };
+      }
+      return undefined;
+    },
+    explain: (n, d) => `${nodes(n)}: excluded by distinct_hosts (already run an allocation of ${list(d.items)})`,
+  },
+  {
+    reason: DISTINCT_PROPERTY,
+    stage: 'capacity',
+    check(node, ask) {
+      if (ask.counts === undefined) return undefined;
+      for (const r of ask.distinct) {
+        if (r.operator !== 'distinct_property') continue;
+        const v = resolveTarget(r.attribute, node);
+        // As Nomad: a node without the property cannot be told apart from others, so it is out.
+        if (v === undefined) return { item: `${r.attribute} not set` };
+        const n = ask.counts.perValue(r.attribute, r.group).get(v) ?? 0;
+        if (n >= r.limit) return { item: `${r.attribute} = ${v} has ${n} of ${r.limit} for ${scopeName(ask, r)}` };
+      }
+      return undefined;
+    },
+    explain: (n, d) => `${nodes(n)}: excluded by distinct_property (${list(d.items, '; ')})`,
+  },
   {
     reason: STATIC_PORT_IN_USE,
     stage: 'capacity',
@@ -171,6 +242,11 @@ export const FILTERS: readonly NodeFilter[] = [
 export const NODE_FILTERS = FILTERS.filter((f) => f.stage === 'node');
 /** Filters that depend on what the node already holds: run per placement. */
 export const CAPACITY_FILTERS = FILTERS.filter((f) => f.stage === 'capacity');
+/**
+ * The filters that stopping other allocations could satisfy: a node rejected by one of
+ * these (and by nothing before it) is a candidate for preemption (preempt.ts).
+ */
+export const RESOURCE_REASONS: ReadonlySet<string> = new Set([STATIC_PORT_IN_USE, NOT_ENOUGH_CPU, NOT_ENOUGH_MEMORY, DYNAMIC_PORTS_EXHAUSTED]);
 
 /** Counts rejections per reason and turns them into explanation lines. */
 export class FilterTally {
@@ -223,14 +299,19 @@ export class FilterTally {
 
 /** Runs `filters` on one node; records and returns false on the first rejection. */
 export function passes(filters: readonly NodeFilter[], node: Node, ask: PlacementAsk, usage: NodeUsage, tally: FilterTally): boolean {
+  return rejectedBy(filters, node, ask, usage, tally) === undefined;
+}
+
+/** Runs `filters` on one node; records the first rejection and returns its filter (undefined: passes). */
+export function rejectedBy(filters: readonly NodeFilter[], node: Node, ask: PlacementAsk, usage: NodeUsage, tally: FilterTally): NodeFilter | undefined {
   for (const f of filters) {
     const r = f.check(node, ask, usage);
     if (r !== undefined) {
       tally.record(f, r);
-      return false;
+      return f;
     }
   }
-  return true;
+  return undefined;
 }
 
 /** The usage given to `node`-stage filters, which must not look at it. Never mutated. */

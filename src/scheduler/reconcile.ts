@@ -186,7 +186,8 @@ function reconcileGroup(
   //    taken, unless the reschedule policy allows a replacement by now.
   const failedByIndex = new Map<number, AllocView>();
   for (const a of allocs) {
-    if (a.desiredStatus !== 'stop' || a.clientStatus !== 'failed' || a.jobVersion !== job.version) continue;
+    // A preempted allocation did not fail on its own: its index is free to refill.
+    if (a.desiredStatus !== 'stop' || a.clientStatus !== 'failed' || a.jobVersion !== job.version || a.preemptedBy !== undefined) continue;
     if (slots.has(a.index) || replaced.has(a.id)) continue;
     const seen = failedByIndex.get(a.index);
     if (seen === undefined || a.createdAt > seen.createdAt) failedByIndex.set(a.index, a);

@@ -6,12 +6,17 @@ import type { Group, Job } from '../core/job.js';
 import { isSchedulable } from '../core/node.js';
 import type { Node } from '../core/node.js';
 import { CandidateWalk } from './candidates.js';
+import { constraintHolds, isDistinctOperator } from './constraints.js';
 import { askFor, FilterTally } from './feasibility.js';
 import { placementFailure } from './failure.js';
+import { JobCounts } from './job-counts.js';
 import { assignPorts } from './ports.js';
-import { MAX_PENALISED_SKIPS, sampleLimit, scoreNode } from './rank.js';
+import { MIN_PREEMPTION_SAMPLE, mayPreempt, Preemptor } from './preempt.js';
+import type { PreemptionPick } from './preempt.js';
+import { affinityScore, MAX_PENALISED_SKIPS, sampleLimit, scoreNode } from './rank.js';
 import { reconcile } from './reconcile.js';
 import type { PlacementRequest } from './reconcile.js';
+import { SpreadScorer } from './spread.js';
 import type { Plan, ScheduleContext, SchedulerState } from './types.js';
 import { groupKey, UsageTracker } from './usage.js';
 
@@ -20,10 +25,12 @@ import { groupKey, UsageTracker } from './usage.js';
  * chance from `ctx.rng`, ids from `ctx.newAllocId`, so one seed replays one decision.
  *
  *   reconcile (what must change) → per group: node filters once → per placement:
- *   capacity filters → rank → ports → allocation
+ *   capacity filters (distinct_*, ports, cpu, memory) → rank (fit, anti-affinity,
+ *   affinities, spread) → ports → allocation; nothing fits → preemption (service jobs)
  *
- * Placements see the plan's own earlier placements (and its stops as freed), so one
- * plan never overcommits a node; the plan applier re-checks against newer state.
+ * Placements see the plan's own earlier placements (and its stops and preemptions as
+ * freed), so one plan never overcommits a node; the plan applier re-checks against
+ * newer state.
  */
 export function schedule(state: SchedulerState, evaluation: Evaluation, ctx: ScheduleContext): Plan {
   const plan: Plan = {
@@ -45,15 +52,25 @@ export function schedule(state: SchedulerState, evaluation: Evaluation, ctx: Sch
   if (job === undefined || job.stopped) return plan;
   if (![...groups.values()].some((b) => b.place.length > 0)) return plan;
 
-  const usage = new UsageTracker(state, new Set(plan.stop.map((s) => s.allocId)));
+  const stopping = new Set(plan.stop.map((s) => s.allocId));
+  const usage = new UsageTracker(state, stopping);
+  const plc: Placing = { usage, counts: new JobCounts(state, job, stopping), preemptor: new Preemptor(state, job) };
   // Sorted first so the shuffle, and so the plan, depends only on the seed and the
   // snapshot's contents, not on the order the read model happens to list nodes in.
   const nodes = ctx.rng.shuffle([...state.nodes()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)));
   for (const group of job.groups) {
     const requests = groups.get(group.name)?.place ?? [];
-    if (requests.length > 0) placeGroup(job, group, requests, nodes, usage, evaluation, ctx, plan);
+    if (requests.length > 0) placeGroup(job, group, requests, nodes, plc, evaluation, ctx, plan);
   }
   return plan;
+}
+
+/** What the placements of one plan share across groups. */
+interface Placing {
+  usage: UsageTracker;
+  /** Where the job's allocations are (distinct_*, spread). */
+  counts: JobCounts;
+  preemptor: Preemptor;
 }
 
 function placeGroup(
@@ -61,15 +78,28 @@ function placeGroup(
   group: Group,
   requests: readonly PlacementRequest[],
   nodes: readonly Node[],
-  usage: UsageTracker,
+  { usage, counts, preemptor }: Placing,
   evaluation: Evaluation,
   ctx: ScheduleContext,
   plan: Plan,
 ): void {
-  const ask = askFor(job, group, groupResources(group));
+  const ask = askFor(job, group, groupResources(group), counts);
   const walk = new CandidateWalk(nodes, ask);
-  const limit = sampleLimit(job, nodes.length, ctx.sampling);
+  const affinities = [...(job.affinities ?? []), ...(group.affinities ?? [])].filter((a) => a.weight !== 0);
+  const spreads = [...(job.spreads ?? []), ...(group.spreads ?? [])];
+  const spread = spreads.length > 0 ? new SpreadScorer(spreads, group.count, group.name, walk.nodeStageFeasible(), counts) : undefined;
+  const limit = sampleLimit(job, nodes.length, ctx.sampling, affinities.length > 0 || spread !== undefined);
   const key = groupKey({ namespace: job.namespace, jobName: job.name, group: group.name });
+  // A node's affinity score depends on the node alone: once per node per group.
+  const affinityOf = new Map<Node, number>();
+  const affinity = (node: Node): number => {
+    let a = affinityOf.get(node);
+    if (a === undefined) {
+      a = affinityScore(affinities, node, (x, n) => !isDistinctOperator(x.operator) && constraintHolds(x, n));
+      affinityOf.set(node, a);
+    }
+    return a;
+  };
 
   for (let i = 0; i < requests.length; i++) {
     const req = requests[i]!;
@@ -86,6 +116,8 @@ function placeGroup(
         collisions,
         groupCount: group.count,
         ...(req.avoidNodeId !== undefined ? { avoidNodeId: req.avoidNodeId } : {}),
+        ...(affinities.length > 0 ? { affinity: affinity(node) } : {}),
+        ...(spread !== undefined ? { spread: { score: spread.score(node), weight: spread.weight } } : {}),
       });
       ctx.onScore?.(node.id);
       // Strictly greater: ties go to the node met first.
@@ -107,11 +139,24 @@ function placeGroup(
       }
     }
     if (best === undefined && req.targetNodeId !== undefined) continue;
+    let preempted: PreemptionPick | undefined;
     if (best === undefined) {
-      // The rest of the group asks the same of the same nodes: it cannot fit either.
-      // Nothing fit, so the walk visited every node and the tally is complete.
-      plan.failures[group.name] = placementFailure(requests.length - i, nodes.length, nodes.filter(isSchedulable).length, tally);
-      return;
+      // Nothing fit, so the walk visited every node and the tally is complete. Nodes short
+      // only of room may take the placement if lower-priority allocations make way.
+      const maxNodes = ctx.sampling === 'full' ? Number.POSITIVE_INFINITY : Math.max(limit, MIN_PREEMPTION_SAMPLE);
+      preempted = walk.resourceRejected.length > 0 ? preemptor.pick(walk.resourceRejected, ask, usage, maxNodes) : undefined;
+      if (preempted === undefined) {
+        // The rest of the group asks the same of the same nodes: it cannot fit either.
+        const failure = placementFailure(requests.length - i, nodes.length, nodes.filter(isSchedulable).length, tally);
+        if (mayPreempt(job) && preemptor.lastWithVictims > 0) {
+          const n = preemptor.lastWithVictims;
+          failure.explanations.push(`no preemption: stopping allocations of priority ≤ ${preemptor.maxVictimPriority} would not make room on ${n === 1 ? 'the 1 node' : `any of the ${n} nodes`} holding some`);
+        }
+        plan.failures[group.name] = failure;
+        return;
+      }
+      for (const v of preempted.victims) usage.release(v);
+      best = { node: preempted.node, score: 0 };
     }
     const ports = assignPorts(group, best.node, usage.of(best.node.id).ports, ctx.rng);
     if (ports === undefined) {
@@ -139,5 +184,12 @@ function placeGroup(
     if (req.previous !== undefined) alloc.previousAllocId = req.previous.id;
     plan.place.push(alloc);
     usage.add(alloc);
+    counts.add(alloc);
+    if (preempted !== undefined) {
+      plan.preempt ??= [];
+      preempted.victims.forEach((v, k) =>
+        plan.preempt!.push({ allocId: v.id, namespace: v.namespace, jobName: v.jobName, priority: preempted.priorities[k]!, nodeId: v.nodeId, forAllocId: alloc.id }),
+      );
+    }
   }
 }

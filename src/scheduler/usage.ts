@@ -1,5 +1,5 @@
 import { isLive } from '../core/alloc.js';
-import type { Allocation } from '../core/alloc.js';
+import type { Allocation, AllocView } from '../core/alloc.js';
 import type { AllocId, NodeId } from '../core/ids.js';
 import type { Resources } from '../core/resources.js';
 import type { SchedulerState } from './types.js';
@@ -24,6 +24,8 @@ export const groupKey = (a: { namespace: string; jobName: string; group: string 
  */
 export class UsageTracker {
   private readonly byNode = new Map<NodeId, NodeUsage>();
+  /** Allocations freed so far: the plan's stops, then its preemptions as they are chosen. */
+  private readonly freed: Set<AllocId>;
 
   /**
    * @param stopping allocations the plan stops: their resources count as free. The plan
@@ -33,16 +35,23 @@ export class UsageTracker {
    */
   constructor(
     private readonly state: SchedulerState,
-    private readonly stopping: ReadonlySet<AllocId> = new Set(),
+    stopping: ReadonlySet<AllocId> = new Set(),
     private readonly ignore: ReadonlySet<AllocId> = new Set(),
-  ) {}
+  ) {
+    this.freed = new Set(stopping);
+  }
+
+  /** Whether the plan stops (or preempts) `id`. */
+  isFreed(id: AllocId): boolean {
+    return this.freed.has(id);
+  }
 
   of(nodeId: NodeId): NodeUsage {
     let u = this.byNode.get(nodeId);
     if (u === undefined) {
       u = { used: { cpuMhz: 0, memoryMb: 0 }, ports: new Set(), groups: new Map() };
       for (const a of this.state.allocsByNode(nodeId)) {
-        if (!isLive(a) || this.stopping.has(a.id) || this.ignore.has(a.id)) continue;
+        if (!isLive(a) || this.freed.has(a.id) || this.ignore.has(a.id)) continue;
         addTo(u, a);
       }
       this.byNode.set(nodeId, u);
@@ -53,6 +62,22 @@ export class UsageTracker {
   /** Counts a placement the plan has just made. */
   add(alloc: Allocation): void {
     addTo(this.of(alloc.nodeId), alloc);
+  }
+
+  /** Frees a live allocation of the snapshot the plan now stops (a preemption). Idempotent. */
+  release(alloc: AllocView): void {
+    if (this.freed.has(alloc.id)) return;
+    const counted = this.byNode.has(alloc.nodeId) && isLive(alloc) && !this.ignore.has(alloc.id);
+    this.freed.add(alloc.id);
+    if (!counted) return;
+    const u = this.byNode.get(alloc.nodeId)!;
+    u.used.cpuMhz -= alloc.resources.cpuMhz;
+    u.used.memoryMb -= alloc.resources.memoryMb;
+    for (const p of alloc.ports) u.ports.delete(p.host);
+    const k = groupKey(alloc);
+    const n = (u.groups.get(k) ?? 0) - 1;
+    if (n > 0) u.groups.set(k, n);
+    else u.groups.delete(k);
   }
 }
 

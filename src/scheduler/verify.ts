@@ -1,14 +1,17 @@
-import type { Allocation } from '../core/alloc.js';
+import { isLive } from '../core/alloc.js';
+import type { Allocation, AllocView } from '../core/alloc.js';
 import type { AllocId } from '../core/ids.js';
 import { isSchedulable } from '../core/node.js';
 import type { Node } from '../core/node.js';
-import type { Plan, SchedulerState } from './types.js';
+import type { Plan, PlanPreemption, SchedulerState } from './types.js';
 import { UsageTracker } from './usage.js';
 
 export interface PlanVerdict {
   /** Placements that still fit, in plan order. */
   ok: Allocation[];
   rejected: { alloc: Allocation; reason: string }[];
+  /** The plan's preemptions for the accepted placements. */
+  preempt: PlanPreemption[];
 }
 
 /**
@@ -16,18 +19,39 @@ export interface PlanVerdict {
  * (ARCHITECTURE invariant 4): the node must still take work, and cpu, memory and host
  * ports must still be free once everything live there and every placement accepted
  * before it (in plan order) is counted. The plan's own stops count as freed, as they
- * did when the plan was made. Pure: the applier commits `ok` and re-evaluates the rest.
+ * did when the plan was made, and so do its preemptions — but only those made for a placement
+ * that is accepted: `preempt` lists the preemptions the applier should carry out.
+ * Pure: the applier commits `ok` and re-evaluates the rest.
+ *
+ * `distinct_*` constraints are not re-checked: they only concern the job's own
+ * allocations, and one job is only ever scheduled by one worker at a time.
  */
 export function verifyPlan(state: SchedulerState, plan: Plan): PlanVerdict {
   const own = new Set<AllocId>(plan.place.map((a) => a.id));
   // The plan's own ids are ignored in the snapshot, so verifying a plan that was already
   // (partly) written does not count its placements twice.
   const usage = new UsageTracker(state, new Set(plan.stop.map((s) => s.allocId)), own);
-  const verdict: PlanVerdict = { ok: [], rejected: [] };
+  const preemptFor = new Map<AllocId, PlanPreemption[]>();
+  for (const p of plan.preempt ?? []) {
+    const list = preemptFor.get(p.forAllocId);
+    if (list) list.push(p);
+    else preemptFor.set(p.forAllocId, [p]);
+  }
+  const verdict: PlanVerdict = { ok: [], rejected: [], preempt: [] };
   for (const alloc of plan.place) {
-    const reason = whyNot(state.node(alloc.nodeId), alloc, usage);
+    // Its victims' room counts as freed for it (and for the placements after it, as when
+    // the plan was made); a victim already gone or stopped frees nothing more.
+    const victims = preemptFor.get(alloc.id) ?? [];
+    const held: AllocView[] = [];
+    for (const p of victims) {
+      const v = state.allocsByNode(p.nodeId).find((a) => a.id === p.allocId);
+      if (v !== undefined && isLive(v) && !usage.isFreed(v.id)) held.push(v);
+    }
+    const reason = whyNot(state.node(alloc.nodeId), alloc, usage, held);
     if (reason === undefined) {
       verdict.ok.push(alloc);
+      verdict.preempt.push(...victims);
+      for (const v of held) usage.release(v);
       usage.add(alloc);
     } else {
       verdict.rejected.push({ alloc, reason });
@@ -36,20 +60,22 @@ export function verifyPlan(state: SchedulerState, plan: Plan): PlanVerdict {
   return verdict;
 }
 
-function whyNot(node: Node | undefined, alloc: Allocation, usage: UsageTracker): string | undefined {
+/** Why `alloc` cannot go where the plan put it, counting the room `victims` (its preemptions) would free. */
+function whyNot(node: Node | undefined, alloc: Allocation, usage: UsageTracker, victims: readonly AllocView[]): string | undefined {
   if (node === undefined) return `node ${alloc.nodeName} no longer exists`;
   if (!isSchedulable(node)) {
     const state = node.status !== 'ready' ? node.status : node.drain ? 'draining' : 'ineligible';
     return `node ${node.name} no longer takes new work (${state})`;
   }
   const u = usage.of(node.id);
-  const cpuFree = node.resources.cpuMhz - u.used.cpuMhz;
+  const freedPorts = new Set(victims.flatMap((v) => v.ports.map((p) => p.host)));
+  const cpuFree = node.resources.cpuMhz - u.used.cpuMhz + victims.reduce((n, v) => n + v.resources.cpuMhz, 0);
   if (alloc.resources.cpuMhz > cpuFree) return `node ${node.name}: not enough cpu (needs ${alloc.resources.cpuMhz} MHz, free ${Math.max(0, cpuFree)} MHz)`;
-  const memFree = node.resources.memoryMb - u.used.memoryMb;
+  const memFree = node.resources.memoryMb - u.used.memoryMb + victims.reduce((n, v) => n + v.resources.memoryMb, 0);
   if (alloc.resources.memoryMb > memFree) return `node ${node.name}: not enough memory (needs ${alloc.resources.memoryMb} MB, free ${Math.max(0, memFree)} MB)`;
   const mine = new Set<number>();
   for (const p of alloc.ports) {
-    if (u.ports.has(p.host) || mine.has(p.host)) return `node ${node.name}: host port ${p.host} already in use`;
+    if ((u.ports.has(p.host) && !freedPorts.has(p.host)) || mine.has(p.host)) return `node ${node.name}: host port ${p.host} already in use`;
     mine.add(p.host);
   }
   return undefined;

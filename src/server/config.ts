@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { ValidationError } from '../core/errors.js';
+import { DEFAULT_SERVICE_CIDR } from '../core/service.js';
+import { parseServiceCidr } from '../controllers/catalog-vips.js';
 
 /** What `karu server` accepts. Each option's default is stated where it is declared. */
 export const serverConfigSchema = z
@@ -17,8 +19,8 @@ export const serverConfigSchema = z
     heartbeatTtlMs: z.number().int().min(100).default(2_000),
     /** Past the TTL before a node is marked disconnected (or down). Default 1 s. */
     heartbeatGraceMs: z.number().int().nonnegative().default(1_000),
-    /** Heartbeats per second the server takes at most: the TTL grows with the node count past it. Default 50. */
-    maxHeartbeatsPerSecond: z.number().positive().default(50),
+    /** Heartbeats per second the server takes at most: the TTL grows with the node count past it. Default 2,500 (the 2 s TTL holds up to 5,000 nodes). */
+    maxHeartbeatsPerSecond: z.number().positive().default(2_500),
     /** Concurrent scheduler workers. Default 2. */
     schedulerWorkers: z.number().int().min(1).max(64).default(2),
     /**
@@ -28,6 +30,11 @@ export const serverConfigSchema = z
     tls: z.boolean().default(false),
     /** Extra names/addresses agents dial the server on (server certificate SANs; the first is the join URL's host). Default none. */
     advertise: z.array(z.string().min(1)).default([]),
+    /**
+     * The IPv4 range service VIPs come from; its first address is every node's DNS server.
+     * Default DEFAULT_SERVICE_CIDR (10.99.0.0/16). Changing it re-addresses every service.
+     */
+    serviceCidr: z.string().default(DEFAULT_SERVICE_CIDR),
   })
   .strict();
 
@@ -47,5 +54,6 @@ export function resolveServerConfig(input: ServerConfigInput): ServerConfig {
   if (!m || port > 65535) {
     throw new ValidationError(`invalid listen address '${parsed.data.listen}'`, [{ path: 'listen', message: 'must be HOST:PORT, e.g. 127.0.0.1:4646 (port 0 picks a free one)' }]);
   }
+  parseServiceCidr(parsed.data.serviceCidr); // throws a ValidationError naming the field
   return Object.freeze({ ...parsed.data, host: m[1]!.replace(/^\[(.*)\]$/, '$1') || '127.0.0.1', port });
 }

@@ -41,6 +41,7 @@ export async function startServer(input: ServerConfigInput, deps: { clock?: Cloc
     {
       nodeMonitor: { minTtlMs: config.heartbeatTtlMs, graceMs: config.heartbeatGraceMs, maxHeartbeatsPerSecond: config.maxHeartbeatsPerSecond },
       schedulerWorkers: config.schedulerWorkers,
+      catalog: { serviceCidr: config.serviceCidr },
     },
   );
   controllers.start();

@@ -4,7 +4,7 @@ import type { Job } from '../core/job.js';
 import type { Node } from '../core/node.js';
 import type { Allocation, AllocStatus } from '../core/alloc.js';
 import type { Evaluation } from '../core/evaluation.js';
-import { keys, type NodeRevocation, type StateDelete, type StateStore, type StateWrite, type Versioned } from './state.js';
+import { keys, prefixes, type NodeRevocation, type ServiceVip, type StateDelete, type StateStore, type StateWrite, type Versioned } from './state.js';
 import type { Compare, Store, TxnOp } from './store.js';
 
 /**
@@ -35,6 +35,10 @@ export function createStateStore(store: Store): StateStore {
     getAlloc: (id: AllocId) => getJson<Allocation>(keys.alloc(id)),
     getAllocStatus: (id: AllocId) => getJson<AllocStatus>(keys.allocStatus(id)),
     getEval: (id: EvalId) => getJson<Evaluation>(keys.eval(id)),
+    async listServiceVips() {
+      const { items } = await store.list(prefixes.serviceVips);
+      return items.map((kv) => ({ value: decode<ServiceVip>(kv.key, kv.value), modRevision: kv.modRevision }));
+    },
 
     async commit(writes: StateWrite[], deletes: StateDelete[] = []) {
       const compares: Compare[] = [];
@@ -79,6 +83,8 @@ export function writeKey(w: StateWrite): string {
       return keys.nodeRevoked(w.value.nodeId);
     case 'eval':
       return keys.eval(w.value.id);
+    case 'serviceVip':
+      return keys.serviceVip(w.value.namespace, w.value.name);
   }
 }
 
@@ -94,6 +100,8 @@ function deleteKey(d: Exclude<StateDelete, { kind: 'jobVersions' }>): string {
       return keys.node(d.id);
     case 'eval':
       return keys.eval(d.id);
+    case 'serviceVip':
+      return keys.serviceVip(d.namespace, d.name);
   }
 }
 

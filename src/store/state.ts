@@ -17,6 +17,7 @@ import type { Evaluation } from '../core/evaluation.js';
  *   /pki/ca                            the cluster CA: certificate and private key (PEM)
  *   /pki/join-tokens/{id}              the current join token(s)
  *   /pki/revoked/{nodeId}              NodeRevocation: the node was removed; its certificate is refused
+ *   /service-vips/{ns}/{name}          ServiceVip: the VIP a service holds (catalog-vips.ts)
  */
 export const keys = {
   job: (ns: string, name: string) => `/jobs/${ns}/${name}`,
@@ -30,6 +31,7 @@ export const keys = {
   pkiCa: '/pki/ca',
   joinToken: (id: string) => `/pki/join-tokens/${id}`,
   nodeRevoked: (id: NodeId) => `/pki/revoked/${id}`,
+  serviceVip: (ns: string, name: string) => `/service-vips/${ns}/${name}`,
 } as const;
 
 export const prefixes = {
@@ -42,12 +44,21 @@ export const prefixes = {
   evals: '/evals/',
   joinTokens: '/pki/join-tokens/',
   revokedNodes: '/pki/revoked/',
+  serviceVips: '/service-vips/',
 } as const;
 
 /** Why a node's certificate (and secret) are no longer accepted: `karu node rm`. */
 export interface NodeRevocation {
   nodeId: NodeId;
   revokedAt: number;
+}
+
+/** The virtual IP a service (namespace/name) holds while some job declares it. */
+export interface ServiceVip {
+  namespace: string;
+  name: string;
+  vip: string;
+  allocatedAt: number;
 }
 
 /** A record with the store revision that last wrote it (for compare-and-swap). */
@@ -66,6 +77,7 @@ export type StateWrite = (
   | { kind: 'nodeSecret'; nodeId: NodeId; value: string }
   | { kind: 'nodeRevoked'; value: NodeRevocation }
   | { kind: 'eval'; value: Evaluation }
+  | { kind: 'serviceVip'; value: ServiceVip }
 ) & { expectedModRevision?: number };
 
 export type StateDelete =
@@ -74,7 +86,8 @@ export type StateDelete =
   | { kind: 'alloc'; id: AllocId }
   | { kind: 'allocStatus'; id: AllocId }
   | { kind: 'node'; id: NodeId }
-  | { kind: 'eval'; id: EvalId };
+  | { kind: 'eval'; id: EvalId }
+  | { kind: 'serviceVip'; namespace: string; name: string };
 
 /** A change seen by the read model, one per key changed. */
 export type StateChange =
@@ -97,6 +110,8 @@ export interface StateStore {
   getAlloc(id: AllocId): Promise<Versioned<Allocation> | undefined>;
   getAllocStatus(id: AllocId): Promise<Versioned<AllocStatus> | undefined>;
   getEval(id: EvalId): Promise<Versioned<Evaluation> | undefined>;
+  /** Every service's VIP (not in the read model: only the catalog's VIP controller reads them, once at start). */
+  listServiceVips(): Promise<Versioned<ServiceVip>[]>;
   /** Applies every write and delete atomically; ConflictError when an expectation fails. */
   commit(writes: StateWrite[], deletes?: StateDelete[]): Promise<number>;
 }

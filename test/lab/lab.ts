@@ -56,6 +56,8 @@ export interface LabOptions {
   logLevel?: string;
   /** Extra flags for `karu server`, kept across restarts. */
   serverArgs?: string[];
+  /** Extra flags for one host's `karu agent` (e.g. `--ingress` on host1), kept across restarts. */
+  agentArgs?: (host: LabHost) => string[];
 }
 
 /** One host of the lab. */
@@ -108,6 +110,8 @@ export class Lab {
   private tlsFetch: { fetch: typeof fetch; close(): Promise<void> } | undefined;
   /** Extra flags for `karu server` (e.g. `--heartbeat-ttl 5s`), kept across restarts. */
   serverArgs: string[] = [];
+  /** Extra flags per host for `karu agent`, kept across restarts. */
+  agentArgs: (host: LabHost) => string[] = () => [];
   private stopped = false;
   private readonly onExit = () => Lab.destroySync(this.state);
   private readonly onSignal = (sig: NodeJS.Signals) => {
@@ -119,7 +123,7 @@ export class Lab {
     readonly id: string,
     readonly dir: string,
     private readonly state: LabState,
-    private readonly opts: Required<Omit<LabOptions, 'name' | 'serverArgs'>>,
+    private readonly opts: Required<Omit<LabOptions, 'name' | 'serverArgs' | 'agentArgs'>>,
   ) {
     this.bridgeIp = `10.77.${state.subnet}.1`;
     this.serverListen = `${this.bridgeIp}:0`;
@@ -166,6 +170,7 @@ export class Lab {
     };
     const lab = new Lab(id, dir, state, opts);
     lab.serverArgs = options.serverArgs ?? [];
+    lab.agentArgs = options.agentArgs ?? (() => []);
     lab.saveState();
     if (!opts.persistent) {
       process.on('exit', lab.onExit);
@@ -391,6 +396,7 @@ export class Lab {
       '--docker-socket', host.dockerSocket,
       '--http-port', name === host.name ? '4647' : '0',
       '--log-level', this.opts.logLevel,
+      ...(name === host.name ? this.agentArgs(host) : []),
     ];
     return this.spawnLogged(`agent-${name}.log`, 'nsenter', args);
   }

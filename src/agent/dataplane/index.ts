@@ -2,8 +2,8 @@
  * agent/dataplane: the node-local data plane of Karu's networking (issue 4). One
  * ServiceTable (the agent's copy of the catalog) feeds a DNS server for containers, a
  * TCP proxy on every service VIP, and an HTTP ingress that keeps the client's IP.
- * Self-contained building blocks: the agent's lifecycle does not start them yet.
- * See docs/design/networking.md.
+ * `NodeDataPlane` wires them to the catalog and the node's `karu0` interface; the agent
+ * starts it after registering. See docs/design/networking.md §4.
  */
 export {
   ServiceTable,
@@ -38,3 +38,16 @@ export {
   type IngressRoute,
   type RouteConflict,
 } from '../../core/ingress.js';
+export {
+  NodeDataPlane,
+  ingressRoutesOf,
+  tcpIngressOf,
+  type AgentDataPlane,
+  type DataPlaneStatus,
+  type IngressConfig,
+  type NodeDataPlaneOptions,
+  type TcpIngressRoute,
+} from './node-dataplane.js';
+export { CatalogFollower, serviceEntriesOf, type CatalogSource, type CatalogFollowerOptions } from './catalog-follower.js';
+export { ipHostNetwork, inIpv4Range, DATAPLANE_INTERFACE, type HostNetwork } from './host-network.js';
+export { upstreamFromResolvConf, hostUpstream } from './resolv-conf.js';

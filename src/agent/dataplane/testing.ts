@@ -5,6 +5,10 @@
  */
 import { once } from 'node:events';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { AllocId, NodeId } from '../../core/ids.js';
+import type { Catalog, CatalogEndpoint, CatalogService } from '../../core/service.js';
+import type { Clock } from '../../lib/clock.js';
+import { DATAPLANE_INTERFACE, type HostNetwork } from './host-network.js';
 
 /** A random loopback address in 127.77.0.0/16, so parallel tests rarely share one. */
 export function randomLoopback(): string {
@@ -91,4 +95,115 @@ export function tcpRequest(host: string, port: number, payload = '', timeoutMs =
     });
     sock.on('connect', () => sock.end(payload));
   });
+}
+
+/**
+ * In memory, for tests: interfaces and their addresses, every call recorded, and a
+ * switch to make everything fail as `ip` does without root.
+ */
+export class FakeHostNetwork implements HostNetwork {
+  readonly interfaces = new Map<string, Set<string>>();
+  readonly calls: string[] = [];
+  /** When set, every call rejects with it (e.g. "Operation not permitted"). */
+  failWith: string | undefined;
+
+  private check(call: string): void {
+    this.calls.push(call);
+    if (this.failWith) throw new Error(`ip ${call}: ${this.failWith}`);
+  }
+
+  async ensureInterface(name: string): Promise<void> {
+    this.check(`link add ${name}`);
+    if (!this.interfaces.has(name)) this.interfaces.set(name, new Set());
+  }
+
+  async addresses(name: string): Promise<string[]> {
+    this.check(`addr show ${name}`);
+    const set = this.interfaces.get(name);
+    if (!set) throw new Error(`ip addr show ${name}: Device "${name}" does not exist.`);
+    return [...set];
+  }
+
+  async addAddress(name: string, address: string): Promise<void> {
+    this.check(`addr add ${address} ${name}`);
+    this.interfaces.get(name)?.add(address);
+  }
+
+  async removeAddress(name: string, address: string): Promise<void> {
+    this.check(`addr del ${address} ${name}`);
+    this.interfaces.get(name)?.delete(address);
+  }
+
+  /** Addresses of `name`, sorted, for assertions. */
+  list(name = DATAPLANE_INTERFACE): string[] {
+    return [...(this.interfaces.get(name) ?? [])].sort();
+  }
+}
+
+/**
+ * The server's catalog query in memory: `set()` publishes a new catalog (bumping the
+ * index and waking blocked queries), `setReachable(false)` makes queries fail as a
+ * network error would. Answers the way the real one does: at once when the caller's
+ * index is behind, else when the catalog changes or the wait ends (on `clock`).
+ */
+export class FakeCatalogSource {
+  private catalog: Catalog = { index: 1, services: [] };
+  private reachable = true;
+  private readonly waiters = new Set<{ wake: () => void; fail: (e: unknown) => void }>();
+  /** Queries received, answered or not. */
+  queries = 0;
+
+  constructor(private readonly clock: Clock) {}
+
+  set(services: CatalogService[]): void {
+    this.catalog = { index: this.catalog.index + 1, services: structuredClone(services) };
+    for (const w of [...this.waiters]) w.wake();
+  }
+
+  get index(): number {
+    return this.catalog.index;
+  }
+
+  setReachable(reachable: boolean): void {
+    this.reachable = reachable;
+    if (!reachable) for (const w of [...this.waiters]) w.fail(new Error('cannot reach the Karu server: ECONNREFUSED'));
+  }
+
+  /** The CatalogSource to hand to the data plane. */
+  readonly source = ({ index, waitMs, signal }: { index: number; waitMs: number; signal: AbortSignal }): Promise<Catalog> =>
+    new Promise((resolve, reject) => {
+      this.queries++;
+      if (!this.reachable) return reject(new Error('cannot reach the Karu server: ECONNREFUSED'));
+      const answer = () => resolve(structuredClone(this.catalog));
+      if (this.catalog.index > index || waitMs <= 0) return answer();
+      const waiter = {
+        wake: () => {
+          done();
+          answer();
+        },
+        fail: (e: unknown) => {
+          done();
+          reject(e);
+        },
+      };
+      const onAbort = () => waiter.fail(signal.reason ?? new Error('aborted'));
+      const cancel = this.clock.setTimer(waitMs, waiter.wake);
+      const done = () => {
+        cancel();
+        this.waiters.delete(waiter);
+        signal.removeEventListener('abort', onAbort);
+      };
+      this.waiters.add(waiter);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+}
+
+/** A catalog service with sensible defaults. */
+export function aCatalogService(over: Partial<CatalogService> & Pick<CatalogService, 'name' | 'vip'>): CatalogService {
+  return { namespace: 'default', port: 80, portLabel: 'http', tags: [], job: over.name, group: 'web', ingress: [], endpoints: [], ...over };
+}
+
+/** A catalog endpoint with sensible defaults. */
+export function aCatalogEndpoint(address: string, port: number, healthy = true): CatalogEndpoint {
+  return { allocId: `alloc_${address.replace(/\./g, '')}${port}` as AllocId, nodeId: 'node_1' as NodeId, nodeName: 'n1', address, port, healthy, output: '' };
 }

@@ -69,7 +69,7 @@ export function agentRoutes({ controlPlane: cp, logger, pki, peerOf }: ApiDeps) 
 }
 
 function registered(res: Awaited<ReturnType<ControlPlane['registerNode']>>): RegisterNodeResponse {
-  return { nodeId: res.node.id, secret: res.secret, heartbeatTtlMs: res.heartbeatTtlMs, serverToken: res.serverToken };
+  return { nodeId: res.node.id, secret: res.secret, heartbeatTtlMs: res.heartbeatTtlMs, serverToken: res.serverToken, serviceCidr: res.serviceCidr };
 }
 
 /**

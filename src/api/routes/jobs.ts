@@ -1,6 +1,7 @@
 import { Hono } from 'hono';
 import { NotFoundError } from '../../core/errors.js';
 import type { JobDetail, RegisterJobResponse, StopJobResponse } from '../../client/types.js';
+import { assertNoJobClaimConflicts } from '../../controllers/catalog-claims.js';
 import type { ApiDeps } from '../deps.js';
 import { jobListQuery, parseJsonBody, parseQuery, registerJobBody, stopJobQuery } from '../schemas.js';
 import { allocSummary, byJobKey, jobListEntry, jobStatus, MAX_JOB_EVALS, newestAllocsFirst, newestEvalsFirst } from '../views.js';
@@ -11,6 +12,8 @@ export function jobRoutes({ controlPlane: cp, validateJob }: ApiDeps) {
     .post('/jobs', async (c) => {
       const body = await parseJsonBody(c, registerJobBody);
       const job = validateJob(body.job);
+      // Service names, ingress hosts+paths and TCP ingress ports held by other jobs: 409 naming the owner.
+      assertNoJobClaimConflicts(cp.state.jobs(), job);
       const res: RegisterJobResponse = await cp.registerJob(job);
       return c.json(res, res.result === 'created' ? 201 : 200);
     })

@@ -4,6 +4,7 @@ import type { Evaluation } from '../../core/evaluation.js';
 import type { AllocId, EvalId, NodeId } from '../../core/ids.js';
 import type { Job } from '../../core/job.js';
 import type { DriverHealth, Node } from '../../core/node.js';
+import { DEFAULT_SERVICE_CIDR, type Catalog, type CatalogService } from '../../core/service.js';
 import { FakeClock } from '../../lib/clock.js';
 import type { StateCache, StateChange } from '../../store/state.js';
 import type { ControlPlane, NodeRegistration } from '../../controllers/control-plane.js';
@@ -92,6 +93,7 @@ export class FakeControlPlane implements ControlPlane {
     heartbeat: [] as { nodeId: NodeId; drivers?: Record<string, DriverHealth> }[],
     updateAllocStatus: [] as { nodeId: NodeId; updates: AllocStatus[] }[],
     waitForNodeAllocs: [] as { nodeId: NodeId; index: number; waitMs: number }[],
+    waitForCatalog: [] as { index: number; waitMs: number }[],
   };
   private readonly nodeIndex = new Map<NodeId, number>();
   private readonly waiters = new Map<NodeId, Set<() => void>>();
@@ -124,7 +126,7 @@ export class FakeControlPlane implements ControlPlane {
     this.versions.set(key, [...(this.versions.get(key) ?? []), job]);
   }
 
-  async registerNode(req: NodeRegistration): Promise<{ node: Node; secret: string; heartbeatTtlMs: number; serverToken: string }> {
+  async registerNode(req: NodeRegistration): Promise<{ node: Node; secret: string; heartbeatTtlMs: number; serverToken: string; serviceCidr: string }> {
     this.calls.registerNode.push(req);
     if (req.nodeId && this.secrets.get(req.nodeId) !== req.secret) throw new KaruError('UNAUTHORIZED', `wrong secret for node ${req.nodeId}`);
     const id = req.nodeId ?? (`node_01hyregistered${String(this.nextNode++).padStart(11, '0')}` as NodeId);
@@ -132,7 +134,7 @@ export class FakeControlPlane implements ControlPlane {
     const node = aNode({ id, name: req.name, address: req.address, agentUrl: req.agentUrl, resources: req.resources, drivers: req.drivers });
     this.state.putNode(node);
     this.secrets.set(id, secret);
-    return { node, secret, heartbeatTtlMs: 10_000, serverToken: 'server-token' };
+    return { node, secret, heartbeatTtlMs: 10_000, serverToken: 'server-token', serviceCidr: DEFAULT_SERVICE_CIDR };
   }
 
   async authenticateNode(nodeId: NodeId, secret: string): Promise<boolean> {
@@ -191,6 +193,41 @@ export class FakeControlPlane implements ControlPlane {
   /** How many blocking queries are parked on `nodeId` right now. */
   waiting(nodeId: NodeId): number {
     return this.waiters.get(nodeId)?.size ?? 0;
+  }
+
+  // ---- the catalog: tests set it; `setCatalog` plays a real change (index bumped, waiters woken)
+  private catalogNow: Catalog = { index: 1, services: [] };
+  private readonly catalogWaiters = new Set<() => void>();
+
+  setCatalog(services: CatalogService[]): void {
+    this.catalogNow = { index: this.catalogNow.index + 1, services };
+    for (const w of [...this.catalogWaiters]) w();
+  }
+
+  async catalog(): Promise<Catalog> {
+    return this.catalogNow;
+  }
+
+  async waitForCatalog(index: number, waitMs: number, signal?: AbortSignal): Promise<Catalog> {
+    this.calls.waitForCatalog.push({ index, waitMs });
+    if (index === 0 || this.catalogNow.index > index) return this.catalogNow;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        cancel();
+        signal?.removeEventListener('abort', done);
+        this.catalogWaiters.delete(done);
+        resolve();
+      };
+      const cancel = this.clock.setTimer(waitMs, done);
+      signal?.addEventListener('abort', done, { once: true });
+      this.catalogWaiters.add(done);
+    });
+    return this.catalogNow;
+  }
+
+  /** How many catalog queries are parked right now. */
+  catalogWaiting(): number {
+    return this.catalogWaiters.size;
   }
 
   agentEndpoint(nodeId: NodeId): { url: string; token: string } | undefined {

@@ -10,6 +10,7 @@ import { UsageError } from '../errors.js';
 
 /** What `startAgent` takes (the agent's config input), named through its composition root. */
 export type AgentInput = Parameters<typeof import('../../agent/main.js').startAgent>[0];
+type AgentInputObject = Extract<AgentInput, { serverUrl: string; ingress?: unknown }>;
 
 export interface AgentOptions {
   dataDir?: string;
@@ -24,6 +25,15 @@ export interface AgentOptions {
   join?: string;
   /** Join token printed by `karu server` / `karu token rotate`. */
   token?: string;
+  /** commander's `--no-dataplane`: false turns the node's DNS, VIPs and ingress off. */
+  dataplane?: boolean;
+  /** Make this an ingress node (implied by any --ingress-* option). */
+  ingress?: boolean;
+  ingressHttp?: number;
+  ingressHttps?: number;
+  ingressCert?: string;
+  ingressKey?: string;
+  ingressAddress?: string;
 }
 
 const DEFAULT_AGENT_DIR = join(DEFAULT_DATA_DIR, 'agent');
@@ -41,6 +51,13 @@ export function registerAgent(program: Command, wrap: ActionWrapper): void {
     .option('--docker-socket <path>', 'Docker Engine socket the agent drives (default: /var/run/docker.sock)')
     .option('--join <url>', 'https URL of the server to join (with --token on the first start)')
     .option('--token <token>', 'join token printed by `karu server` or `karu token rotate` (env KARU_JOIN_TOKEN)')
+    .option('--no-dataplane', "don't run the node's data plane (DNS for containers, service VIPs on karu0, ingress)")
+    .option('--ingress', 'make this an ingress node: route HTTP by host and path (and TCP by port) to services')
+    .option('--ingress-http <port>', 'HTTP port of the ingress (default 80)', parsePositiveInt)
+    .option('--ingress-https <port>', 'HTTPS port of the ingress; needs --ingress-cert and --ingress-key', parsePositiveInt)
+    .option('--ingress-cert <file>', 'PEM certificate (chain) for the HTTPS ingress')
+    .option('--ingress-key <file>', 'PEM private key for the HTTPS ingress')
+    .option('--ingress-address <ip>', 'address the ingress listens on (default 0.0.0.0)')
     .addOption(logLevelOption('how much the agent logs'))
     .addHelpText(
       'after',
@@ -52,11 +69,18 @@ server comes from --server (or KARU_SERVER): plain HTTP, as with \`karu dev\`.
 SIGINT/SIGTERM stop the agent cleanly (exit 0); its containers keep running and are
 found again when it restarts.
 
+The data plane (on unless --no-dataplane) needs root: it adds a dummy interface karu0
+holding every service VIP and the DNS address (10.99.0.1 by default), serves DNS there
+for containers (NAME, NAME.NAMESPACE.karu, _NAME._tcp.NAMESPACE.karu) and proxies each
+VIP:port to the service's healthy endpoints. karu0 and its addresses stay when the agent
+stops, so containers keep resolving across a restart. Without root it warns and goes on.
+
 Examples:
   $ karu agent --join https://10.0.0.5:4646 --token karu1.3f9c…
   $ karu agent --join https://10.0.0.5:4646     # a restart: the stored certificate is used
   $ karu agent --server http://10.0.0.5:4646
-  $ karu agent --server http://10.0.0.5:4646 --name worker-2 --label zone=a --label disk=ssd`,
+  $ karu agent --server http://10.0.0.5:4646 --name worker-2 --label zone=a --label disk=ssd
+  $ karu agent --join https://10.0.0.5:4646 --ingress --ingress-https 443 --ingress-cert site.pem --ingress-key site-key.pem`,
     )
     .action(wrap((ctx, opts: AgentOptions) => runAgent(ctx, opts)));
 }
@@ -89,5 +113,23 @@ export function agentInput(serverUrl: string, dataDir: string, opts: AgentOption
     ...(opts.pool !== undefined ? { pool: opts.pool } : {}),
     ...(opts.httpPort !== undefined ? { httpPort: opts.httpPort } : {}),
     ...(opts.dockerSocket !== undefined ? { dockerSocketPath: opts.dockerSocket } : {}),
+    dataPlane: opts.dataplane !== false,
+    ...(wantsIngress(opts) ? { ingress: ingressInput(opts) } : {}),
+  };
+}
+
+/** `--ingress`, or any --ingress-* option, makes an ingress node. */
+function wantsIngress(opts: AgentOptions): boolean {
+  return !!(opts.ingress || opts.ingressHttp !== undefined || opts.ingressHttps !== undefined || opts.ingressCert || opts.ingressKey || opts.ingressAddress);
+}
+
+function ingressInput(opts: AgentOptions): NonNullable<AgentInputObject['ingress']> {
+  if (opts.dataplane === false) throw new UsageError('--ingress needs the data plane: drop --no-dataplane');
+  return {
+    ...(opts.ingressAddress !== undefined ? { address: opts.ingressAddress } : {}),
+    ...(opts.ingressHttp !== undefined ? { httpPort: opts.ingressHttp } : {}),
+    ...(opts.ingressHttps !== undefined ? { httpsPort: opts.ingressHttps } : {}),
+    ...(opts.ingressCert !== undefined ? { certFile: opts.ingressCert } : {}),
+    ...(opts.ingressKey !== undefined ? { keyFile: opts.ingressKey } : {}),
   };
 }

@@ -25,7 +25,14 @@ export interface DevOptions {
   address?: string;
   stopOnExit?: boolean;
   logLevel?: LogLevel;
+  /** commander's `--no-dataplane`. */
+  dataplane?: boolean;
+  ingressHttp?: number;
+  ingressAddress?: string;
 }
+
+/** Where `karu dev`'s ingress listens unless told otherwise: this machine only. */
+const DEV_INGRESS = { address: '127.0.0.1', port: 8080 } as const;
 
 /** How long `karu dev` waits for its own agent's node to be ready before deploying. */
 const NODE_READY_TIMEOUT_MS = 60_000;
@@ -44,6 +51,9 @@ export function registerDev(program: Command, wrap: ActionWrapper): void {
     .option('--label <key=value>', 'a node label; repeatable', collectLabel)
     .option('--http-port <port>', "port of the agent's own API (default: any free port)", parsePositiveInt)
     .option('--stop-on-exit', 'stop every job (and so its containers) when interrupted')
+    .option('--no-dataplane', "don't run the data plane (DNS for containers, service VIPs, ingress)")
+    .option('--ingress-http <port>', `HTTP port of the ingress (default ${DEV_INGRESS.port})`, parsePositiveInt)
+    .option('--ingress-address <ip>', `address the ingress listens on (default ${DEV_INGRESS.address})`)
     .addOption(logLevelOption('how much server and agent log to stderr (default warn)'))
     .addHelpText(
       'after',
@@ -51,6 +61,8 @@ export function registerDev(program: Command, wrap: ActionWrapper): void {
 Prints the server's URL, deploys the --deploy files (watching each roll out), then the
 URL of every running allocation with a port. ^C stops the agent, then the server (exit
 0); containers keep running, as with an agent restart, unless --stop-on-exit.
+The data plane runs as with \`karu agent --ingress\`: services' ingress routes answer on
+http://${DEV_INGRESS.address}:${DEV_INGRESS.port}/; DNS and VIPs for containers need root (see \`karu agent --help\`).
 
 Examples:
   $ karu dev --deploy examples/hello.yaml
@@ -71,7 +83,9 @@ export async function runDev(ctx: CommandContext, opts: DevOptions): CommandResu
   println(ctx.stdout, `Karu server listening on ${server.url} (data in ${dataDir})`);
   let agent: { stop(): Promise<void> } | undefined;
   try {
-    const running = await startAgent(agentInput(server.url, join(dataDir, 'agent'), { httpPort: 0, ...opts, address: opts.address ?? '127.0.0.1' }), {
+    const dataplane = opts.dataplane !== false;
+    const ingress = dataplane ? { ingress: true, ingressHttp: opts.ingressHttp ?? DEV_INGRESS.port, ingressAddress: opts.ingressAddress ?? DEV_INGRESS.address } : {};
+    const running = await startAgent(agentInput(server.url, join(dataDir, 'agent'), { httpPort: 0, ...opts, ...ingress, dataplane, address: opts.address ?? '127.0.0.1' }), {
       logger: createLogger({ name: 'karu-agent', level: logLevel }),
     });
     agent = running;
@@ -91,6 +105,8 @@ export async function runDev(ctx: CommandContext, opts: DevOptions): CommandResu
     }
     if (!signal.aborted) {
       await printAppUrls(devCtx);
+      const ing = running.dataPlane?.status().ingressHttp;
+      if (ing) await printIngressUrls(devCtx, ing);
       println(ctx.stdout, `Ready. Try \`KARU_SERVER=${server.url} karu status\`. ^C stops${opts.stopOnExit ? ' (and stops every job)' : ' (containers keep running)'}.`);
     }
     await untilAborted(signal);
@@ -136,6 +152,23 @@ async function printAppUrls(ctx: CommandContext): Promise<void> {
       println(ctx.stdout, `${allocName(a)} (${p.task}.${p.label}) answers at http://${address.get(a.nodeId) ?? a.nodeName}:${p.host}/`);
     }
   }
+}
+
+/** Where each HTTP ingress route answers through this node's ingress. */
+async function printIngressUrls(ctx: CommandContext, at: { host: string; port: number }): Promise<void> {
+  let routes;
+  try {
+    routes = await ctx.client.ingressRoutes();
+  } catch {
+    return; // an older server: the URLs above still work
+  }
+  const base = `http://${at.host === '0.0.0.0' ? '127.0.0.1' : at.host}:${at.port}`;
+  for (const r of routes) {
+    if (r.kind !== 'http') continue;
+    const how = r.host ? `curl -H 'Host: ${r.host}' ${base}${r.pathPrefix}` : `${base}${r.pathPrefix}`;
+    println(ctx.stdout, `${r.namespace}/${r.service} (job ${r.job}) answers through the ingress: ${how}  [${r.healthy}/${r.total} healthy]`);
+  }
+  if (!routes.some((r) => r.kind === 'http')) println(ctx.stdout, `Ingress listening on ${base}/ (no job declares an ingress route yet)`);
 }
 
 /** --stop-on-exit: stop every job, then wait (bounded) until no allocation is live. */

@@ -17,6 +17,8 @@ export interface ServerOptions {
   advertise?: string[];
   /** false with --no-tls: plain HTTP, node secrets instead of certificates (like `karu dev`). */
   tls?: boolean;
+  /** The range service VIPs come from (default 10.99.0.0/16). */
+  serviceCidr?: string;
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -38,7 +40,8 @@ export function registerServer(program: Command, wrap: ActionWrapper): void {
     .addOption(logLevelOption('how much the server logs'))
     .option('--heartbeat-ttl <duration>', 'shortest heartbeat TTL given to agents (default 2s; agents beat at a third of it)', parseDuration)
     .option('--heartbeat-grace <duration>', 'past the TTL before a silent node is disconnected/down (default 1s)', parseDuration)
-    .option('--max-heartbeats <per-second>', 'heartbeats per second the server takes; the TTL grows with the node count past it (default 50)', parsePositiveInt)
+    .option('--service-cidr <cidr>', 'IPv4 range service VIPs come from; its first address is every node\'s DNS (default 10.99.0.0/16)')
+    .option('--max-heartbeats <per-second>', 'heartbeats per second the server takes; the TTL grows with the node count past it (default 2500: a 2 s TTL up to 5,000 nodes)', parsePositiveInt)
     .addHelpText(
       'after',
       `
@@ -72,6 +75,7 @@ export async function runServer(ctx: CommandContext, opts: ServerOptions): Comma
     ...(opts.heartbeatTtl !== undefined ? { heartbeatTtlMs: opts.heartbeatTtl } : {}),
     ...(opts.heartbeatGrace !== undefined ? { heartbeatGraceMs: opts.heartbeatGrace } : {}),
     ...(opts.maxHeartbeats !== undefined ? { maxHeartbeatsPerSecond: opts.maxHeartbeats } : {}),
+    ...(opts.serviceCidr !== undefined ? { serviceCidr: opts.serviceCidr } : {}),
   });
   println(ctx.stdout, `Karu server listening on ${server.url} (data in ${dataDir})`);
   if (server.tls) {

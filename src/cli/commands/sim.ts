@@ -35,7 +35,7 @@ export function registerSim(program: Command, wrap: ActionWrapper): void {
       `
 Each node is a real agent (register, heartbeat, blocking allocations query, status
 reports over the HTTP API) with an in-memory driver whose tasks turn running after
---run-delay. Nodes carry the label sim=true. They serve no API of their own, so
+--run-delay. Nodes carry the labels sim=true and rack=r0…r9 (node i: r(i mod 10)). They serve no API of their own, so
 \`karu logs\` has nothing to show for them. Plain-HTTP servers only (\`karu dev\`,
 \`karu server --no-tls\`). SIGINT/SIGTERM stop every node (the server then marks them down).
 

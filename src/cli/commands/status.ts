@@ -103,6 +103,17 @@ function showJob(ctx: CommandContext, d: JobDetail): void {
   if (allocs.length === 0) println(ctx.stdout, 'No allocations.');
   else ctx.stdout.write(allocTable(allocs, ctx));
 
+  // Stopped to make room for a higher-priority job: say by whom, or it looks like a bug.
+  const preempted = allocs.filter((a) => a.preemptedBy && a.desiredStatus === 'stop').slice(0, 10);
+  if (preempted.length > 0) {
+    println(ctx.stdout);
+    println(ctx.stdout, c.bold('Preempted'));
+    for (const a of preempted) {
+      const p = a.preemptedBy!;
+      println(ctx.stdout, `  ${shortId(a.id)}  ${allocName(a)} on ${a.nodeName}: preempted by job ${p.byJob} (priority ${p.byPriority}, allocation ${shortId(p.byAllocId)}), ${formatAge(p.at, now)}`);
+    }
+  }
+
   const blocked = blockingEvaluation(d.evaluations);
   if (blocked && !d.job.stopped) {
     println(ctx.stdout);
@@ -129,7 +140,7 @@ function allocTable(allocs: AllocView[], ctx: CommandContext): string {
   const c = ctx.colors;
   return renderTable(
     ['id', 'name', 'node', 'version', 'desired', 'status', 'age'],
-    allocs.map((a) => [shortId(a.id), allocName(a), a.nodeName, String(a.jobVersion), a.desiredStatus, colorStatus(c, a.clientStatus), formatAge(a.createdAt, now)]),
+    allocs.map((a) => [shortId(a.id), allocName(a), a.nodeName, String(a.jobVersion), a.preemptedBy && a.desiredStatus === 'stop' ? 'stop (preempted)' : a.desiredStatus, colorStatus(c, a.clientStatus), formatAge(a.createdAt, now)]),
     c,
   );
 }

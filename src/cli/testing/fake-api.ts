@@ -1,4 +1,6 @@
 import type { JobDetail, JobListEntry, NodeDetail, NodeView, RebalanceRequest, RebalanceResponse, RegisterJobResponse } from '../../client/types.js';
+import type { PlanJobResponse } from '../../client/plan-types.js';
+import type { CatalogService, IngressRouteView } from '../../client/catalog-types.js';
 import { T0 } from './builders.js';
 import { KaruClient } from '../../client/client.js';
 import { isLive, type AllocView, type ClientStatus } from '../../core/alloc.js';
@@ -26,6 +28,10 @@ export class FakeApi {
   allocations: AllocView[] = [];
   nodes: (NodeView & NodeDetail)[] = [];
   evaluations: Evaluation[] = [];
+  /** What GET /v1/services and /v1/services/:ns/:name answer from. */
+  services: CatalogService[] = [];
+  /** What GET /v1/ingress answers. */
+  ingress: IngressRouteView[] = [];
   logs = new Map<string, { stream: 'stdout' | 'stderr'; line: string }[]>();
   readonly requests: SeenRequest[] = [];
   /** When true every request fails as a refused connection does. */
@@ -33,6 +39,8 @@ export class FakeApi {
   /** Called before each GET of one job with how many came before: move the world on here. */
   onGetJob: ((call: number) => void) | undefined;
   private getJobCalls = 0;
+  /** What POST /v1/jobs/plan answers (`karu plan`). */
+  onPlan: ((spec: Record<string, unknown>) => PlanJobResponse) | undefined;
   /** What POST /v1/jobs answers; default: stores a job named as the body says. */
   onRegister: ((body: Record<string, unknown>) => RegisterJobResponse) | undefined;
 
@@ -59,6 +67,10 @@ export class FakeApi {
     const q = url.searchParams;
     if (p[0] !== 'v1') throw new ApiError(404, 'NOT_FOUND', `no route ${url.pathname}`);
     if (p[1] === 'jobs') {
+      if (p.length === 3 && p[2] === 'plan' && method === 'POST') {
+        if (!this.onPlan) throw new ApiError(500, 'INTERNAL', 'test did not set onPlan');
+        return json(200, this.onPlan((body as { job: Record<string, unknown> }).job));
+      }
       if (p.length === 2 && method === 'POST') return json(200, this.register((body as { job: Record<string, unknown> }).job));
       if (p.length === 2 && method === 'GET') return json(200, this.jobs.filter((j) => !q.get('namespace') || j.namespace === q.get('namespace')).map((j) => this.listEntry(j)));
       const job = this.findJob(p[2]!, p[3]!);
@@ -99,6 +111,13 @@ export class FakeApi {
       return json(200, this.rebalanceAnswer(body as RebalanceRequest));
     }
     if (p[1] === 'evaluations') return json(200, this.evaluations);
+    if (p[1] === 'services' && p.length === 2) return json(200, this.services.filter((x) => !q.get('namespace') || x.namespace === q.get('namespace')));
+    if (p[1] === 'services' && p.length === 4) {
+      const found = this.services.find((x) => x.namespace === p[2] && x.name === p[3]);
+      if (!found) throw new ApiError(404, 'NOT_FOUND', `service '${p[2]}/${p[3]}' not found`, { kind: 'service', id: `${p[2]}/${p[3]}` });
+      return json(200, found);
+    }
+    if (p[1] === 'ingress') return json(200, this.ingress);
     throw new ApiError(404, 'NOT_FOUND', `no route ${method} ${url.pathname}`);
   }
 

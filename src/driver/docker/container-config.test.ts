@@ -1,9 +1,16 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { TaskSpec } from '../driver.js';
+import { DriverError, type TaskSpec } from '../driver.js';
 import { containerConfig, resourceLimits, taskLabelsFrom, type ContainerConfigOptions } from './container-config.js';
 
-const opts: ContainerConfigOptions = { hostIp: '0.0.0.0', mhzPerCore: 1000, cpuHardLimit: false, logMaxSize: '10m', logMaxFiles: 3 };
+const opts: ContainerConfigOptions = {
+  hostIp: '0.0.0.0',
+  mhzPerCore: 1000,
+  cpuHardLimit: false,
+  logMaxSize: '10m',
+  logMaxFiles: 3,
+  pauseImage: 'karu/pause:1',
+};
 
 function aSpec(over: Partial<TaskSpec> = {}): TaskSpec {
   return {
@@ -86,5 +93,74 @@ describe('containerConfig: host mounts', () => {
       { Type: 'bind', Source: '/etc/app', Target: '/config', ReadOnly: true },
     ]);
     assert.equal(containerConfig(aSpec(), opts).HostConfig?.Mounts, undefined);
+  });
+});
+
+describe('containerConfig: pods, volumes, resolvers', () => {
+  it('runs a pause container from the pause image, alone as PID 1, publishing the pod ports and taking its DNS', () => {
+    const c = containerConfig(
+      aSpec({
+        kind: 'pause',
+        command: 'ignored',
+        args: ['ignored'],
+        ports: [{ host: 20000, to: 8080 }],
+        dns: { servers: ['10.99.0.1'], search: ['prod.karu'] },
+      }),
+      opts,
+    );
+    assert.equal(c.Image, 'karu/pause:1');
+    assert.equal(c.HostConfig?.Init, false, 'the pause program handles SIGTERM itself');
+    assert.deepEqual([c.Entrypoint, c.Cmd], [undefined, undefined], "the image's CMD runs");
+    assert.deepEqual(c.ExposedPorts, { '8080/tcp': {} });
+    assert.deepEqual(c.HostConfig?.Dns, ['10.99.0.1']);
+    assert.deepEqual(c.HostConfig?.DnsSearch, ['prod.karu']);
+    assert.equal(c.HostConfig?.NetworkMode, undefined);
+  });
+
+  it("joins a task to another container's network with no network settings of its own", () => {
+    const c = containerConfig(aSpec({ joinNetworkOf: 'abc123' }), opts);
+    assert.equal(c.HostConfig?.NetworkMode, 'container:abc123');
+    assert.equal(c.ExposedPorts, undefined);
+    assert.equal(c.HostConfig?.PortBindings, undefined);
+    assert.equal(c.HostConfig?.Dns, undefined);
+  });
+
+  it('refuses ports, DNS or a pause kind together with joinNetworkOf, permanently and saying why', () => {
+    const refused = (over: Partial<TaskSpec>, re: RegExp) =>
+      assert.throws(() => containerConfig(aSpec({ joinNetworkOf: 'abc123', ...over }), opts), (e: unknown) => {
+        assert.ok(e instanceof DriverError);
+        assert.equal(e.retryable, false);
+        assert.match(e.message, re);
+        return true;
+      });
+    refused({ ports: [{ host: 1, to: 2 }] }, /cannot publish ports/);
+    refused({ dns: { servers: ['10.99.0.1'], search: [] } }, /Docker refuses DNS options with a container network mode/);
+    refused({ kind: 'pause' }, /namespace of its own/);
+  });
+
+  it('mounts named volumes labelled with node and alloc, after the bind mounts', () => {
+    const c = containerConfig(
+      aSpec({ mounts: [{ source: '/srv', target: '/srv', readOnly: true }], volumes: [{ name: 'alloc_1-data', target: '/data', readOnly: false }] }),
+      opts,
+    );
+    assert.deepEqual(c.HostConfig?.Mounts, [
+      { Type: 'bind', Source: '/srv', Target: '/srv', ReadOnly: true },
+      {
+        Type: 'volume',
+        Source: 'alloc_1-data',
+        Target: '/data',
+        ReadOnly: false,
+        VolumeOptions: {
+          NoCopy: false,
+          Labels: { 'karu.managed': 'true', 'karu.node': 'node_1', 'karu.alloc': 'alloc_1' },
+          DriverConfig: { Name: 'local', Options: {} },
+        },
+      },
+    ]);
+  });
+
+  it('sets only the resolver parts given', () => {
+    const hc = containerConfig(aSpec({ dns: { servers: ['10.99.0.1'], search: [] } }), opts).HostConfig!;
+    assert.deepEqual([hc.Dns, hc.DnsSearch], [['10.99.0.1'], undefined]);
   });
 });

@@ -1,6 +1,7 @@
 import type { ContainerCreateOptions, HostConfig } from 'dockerode';
 import type { Resources } from '../../core/resources.js';
 import type { TaskLabels, TaskSpec } from '../driver.js';
+import { checkNetworkSpec } from '../spec-checks.js';
 
 /** Label keys on every container Karu creates; `recover()` reads them back. */
 export const LABEL = {
@@ -24,6 +25,8 @@ export interface ContainerConfigOptions {
   /** json-file log rotation: size of one file (Docker syntax, e.g. `10m`) and how many. */
   logMaxSize: string;
   logMaxFiles: number;
+  /** Image of pause containers (`kind: 'pause'`), e.g. `karu/pause:1`. */
+  pauseImage: string;
 }
 
 /** The labels a task's container carries (see LABEL). */
@@ -79,8 +82,15 @@ export function resourceLimits(r: Resources, opts: Pick<ContainerConfigOptions, 
   return out;
 }
 
-/** The create request for a task. Pure, so the mapping is tested without an engine. */
+/** Labels of an allocation-local volume, so leftovers can be found by node and alloc. */
+export function volumeLabelsFor(l: TaskLabels): Record<string, string> {
+  return { [LABEL.managed]: 'true', [LABEL.node]: l.nodeId, [LABEL.alloc]: l.allocId };
+}
+
+/** The create request for a task. Pure, so the mapping is tested without an engine. Throws a DriverError for a spec Docker cannot run. */
 export function containerConfig(spec: TaskSpec, opts: ContainerConfigOptions): ContainerCreateOptions {
+  checkNetworkSpec(spec);
+  const pause = spec.kind === 'pause';
   const exposed: Record<string, object> = {};
   const bindings: Record<string, { HostIp: string; HostPort: string }[]> = {};
   for (const p of spec.ports) {
@@ -91,28 +101,53 @@ export function containerConfig(spec: TaskSpec, opts: ContainerConfigOptions): C
 
   const config: ContainerCreateOptions = {
     name: spec.name,
-    Image: spec.image,
+    Image: pause ? opts.pauseImage : spec.image,
     Labels: labelsFor(spec.labels),
     Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`),
-    ExposedPorts: exposed,
     HostConfig: {
       // An init as PID 1 forwards SIGTERM and reaps zombies: many images (busybox sh,
       // httpd) ignore SIGTERM as PID 1, so every stop would otherwise wait out its timeout.
-      Init: true,
+      // The pause program handles SIGTERM itself and starts nothing, so it runs alone.
+      Init: !pause,
       // Karu decides restarts (restart policy, backoff, rescheduling); Docker must not.
       RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },
-      PortBindings: bindings,
       LogConfig: { Type: 'json-file', Config: { 'max-size': opts.logMaxSize, 'max-file': String(opts.logMaxFiles) } },
       ...resourceLimits(spec.resources, opts),
     },
   };
-  if (spec.mounts !== undefined && spec.mounts.length > 0) {
-    // Mounts rather than Binds: a missing source is an error here instead of Docker
-    // silently creating an empty root-owned directory in its place.
-    config.HostConfig!.Mounts = spec.mounts.map((m) => ({ Type: 'bind' as const, Source: m.source, Target: m.target, ReadOnly: m.readOnly }));
+  const hc = config.HostConfig!;
+  if (spec.joinNetworkOf !== undefined) {
+    // Shares the holder's interfaces, localhost, hostname, hosts and resolv.conf.
+    hc.NetworkMode = `container:${spec.joinNetworkOf}`;
+  } else {
+    config.ExposedPorts = exposed;
+    hc.PortBindings = bindings;
   }
-  // A command replaces the image's entrypoint (and with it the image's CMD); without one
-  // the image's entrypoint stays and args, when given, replace its CMD.
+  if (spec.dns !== undefined) {
+    if (spec.dns.servers.length > 0) hc.Dns = spec.dns.servers;
+    if (spec.dns.search.length > 0) hc.DnsSearch = spec.dns.search;
+  }
+  const mounts: NonNullable<HostConfig['Mounts']> = [];
+  // Mounts rather than Binds: a missing source is an error here instead of Docker
+  // silently creating an empty root-owned directory in its place.
+  for (const m of spec.mounts ?? []) mounts.push({ Type: 'bind', Source: m.source, Target: m.target, ReadOnly: m.readOnly });
+  // A named volume is created on first use with these labels (an existing one is reused
+  // as is), so several tasks of an allocation share it and leftovers can be found.
+  const volumeLabels = volumeLabelsFor(spec.labels);
+  for (const v of spec.volumes ?? []) {
+    mounts.push({
+      Type: 'volume',
+      Source: v.name,
+      Target: v.target,
+      ReadOnly: v.readOnly,
+      VolumeOptions: { NoCopy: false, Labels: volumeLabels, DriverConfig: { Name: 'local', Options: {} } },
+    });
+  }
+  if (mounts.length > 0) hc.Mounts = mounts;
+  // The pause image's own CMD is the pause program. For a task, a command replaces the
+  // image's entrypoint (and with it the image's CMD); without one the image's entrypoint
+  // stays and args, when given, replace its CMD.
+  if (pause) return config;
   if (spec.command !== undefined) {
     config.Entrypoint = [spec.command];
     config.Cmd = spec.args;

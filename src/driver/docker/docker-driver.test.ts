@@ -8,8 +8,12 @@ import { after, describe, it } from 'node:test';
 import Dockerode from 'dockerode';
 import type { TaskSpec } from '../driver.js';
 import { runDriverSuite } from '../driver.suite.js';
+import { PAUSE_TASK } from '../../core/service.js';
 import { FakeClock } from '../../lib/clock.js';
+import { createLogger } from '../../lib/logger.js';
+import { DriverError } from '../driver.js';
 import { DockerDriver } from './docker-driver.js';
+import { buildPauseImage } from './pause-image.js';
 
 const SOCKET = process.env.KARU_DOCKER_SOCKET ?? '/var/run/docker.sock';
 const IMAGE = 'karu/busybox:1';
@@ -39,10 +43,22 @@ async function skipReason(): Promise<string | false> {
 const skip = await skipReason();
 const outside = new Dockerode({ socketPath: SOCKET });
 
-/** Removes every container this run made (by its node label), whatever the driver did. */
+/** Removes every container and volume this run made (by its node label), whatever the driver did. */
 async function removeRunContainers(nodeId: string): Promise<void> {
   const list = await outside.listContainers({ all: true, filters: { label: [`karu.node=${nodeId}`] } });
-  await Promise.all(list.map((c) => outside.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+  await Promise.all(list.map((c) => outside.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined)));
+  const { Volumes: volumes } = await outside.listVolumes({ filters: { label: [`karu.node=${nodeId}`] } });
+  await Promise.all((volumes ?? []).map((v) => outside.getVolume(v.Name).remove().catch(() => undefined)));
+}
+
+async function volumeExists(name: string): Promise<boolean> {
+  return outside.getVolume(name).inspect().then(
+    () => true,
+    (e: { statusCode?: number }) => {
+      if (e.statusCode === 404) return false;
+      throw e;
+    },
+  );
 }
 
 runDriverSuite(
@@ -56,6 +72,8 @@ runDriverSuite(
       image: IMAGE,
       missingImage: `karu/missing-image-${RUN}:0`,
       httpImage: HTTP_IMAGE,
+      realProcesses: true,
+      volumeExists,
       killFromOutside: async (handle) => {
         await outside.getContainer(handle.id).kill({ signal: 'SIGKILL' });
       },
@@ -164,6 +182,99 @@ describe('DockerDriver without an engine', () => {
     assert.match(seen[0]![1], /unreachable/);
     await d.close();
     assert.equal(clock.pendingTimers, 0, 'close() cancels the health timer');
+  });
+
+  it('refuses to build the pause image for an architecture it has no program for, saying how to make one', async () => {
+    await assert.rejects(buildPauseImage(outside, 'karu/pause-x:1', 'ppc64'), (e: unknown) => {
+      assert.ok(e instanceof DriverError);
+      assert.equal(e.retryable, false);
+      assert.match(e.message, /karu\/pause-x:1 is missing .* not ppc64/);
+      assert.match(e.message, /docker import -c 'CMD \["\/pause"\]' - karu\/pause-x:1/);
+      return true;
+    });
+  });
+});
+
+describe('DockerDriver pods against a real engine', { skip, timeout: 60_000 }, () => {
+  const nodeId = `${RUN}-pod`;
+  // A pause image of this run only, so its build is observed without touching karu/pause:1.
+  const pauseImage = `karu/pause-test-${RUN}:1`;
+  after(async () => {
+    await removeRunContainers(nodeId);
+    await outside.getImage(pauseImage).remove({ force: true }).catch(() => undefined);
+  });
+
+  it('builds the missing pause image once for concurrent pod starts; the pause container uses almost no memory', async (t) => {
+    const logged: { msg: string; ms?: number }[] = [];
+    const logger = createLogger({
+      name: 'test',
+      destination: new (await import('node:stream')).Writable({
+        write(chunk: Buffer, _enc, done) {
+          logged.push(JSON.parse(chunk.toString()) as { msg: string; ms?: number });
+          done();
+        },
+      }),
+    });
+    const d = new DockerDriver({ socketPath: SOCKET, healthIntervalMs: 0, pauseImage, logger });
+    try {
+      const pause = (name: string) => ({
+        ...aSpec(nodeId, name, { kind: 'pause' as const }),
+        labels: { ...aSpec(nodeId, name).labels, task: PAUSE_TASK },
+      });
+      const [a, b] = await Promise.all([d.start(pause('pa')), d.start(pause('pb'))]);
+      const builds = logged.filter((l) => l.msg === 'built the pause image');
+      assert.equal(builds.length, 1, JSON.stringify(logged));
+      t.diagnostic(`pause image built in ${builds[0]!.ms} ms`);
+
+      const image = await outside.getImage(pauseImage).inspect();
+      assert.deepEqual(image.Config.Cmd, ['/pause']);
+      assert.ok(image.Size < 1024, `image is ${image.Size} bytes`);
+      const info = await outside.getContainer(a.id).inspect();
+      assert.equal(info.Config.Image, pauseImage);
+      assert.equal(info.HostConfig.Init, false);
+      assert.equal(info.Config.Labels['karu.task'], PAUSE_TASK);
+      assert.equal(info.State.Running, true);
+
+      const stats = (await outside.getContainer(b.id).stats({ stream: false })) as { memory_stats?: { usage?: number } };
+      const usage = stats.memory_stats?.usage ?? 0;
+      assert.ok(usage > 0 && usage < 1024 * 1024, `pause container uses ${usage} bytes`);
+
+      // A later pod start finds the image and builds nothing.
+      await d.start(pause('pc'));
+      assert.equal(logged.filter((l) => l.msg === 'built the pause image').length, 1);
+    } finally {
+      await d.close();
+    }
+  });
+
+  it('labels the volumes it creates with node and alloc', async () => {
+    const d = new DockerDriver({ socketPath: SOCKET, healthIntervalMs: 0 });
+    const volume = `${nodeId}-labelled`;
+    try {
+      const h = await d.start(aSpec(nodeId, 'vol', { command: 'true', volumes: [{ name: volume, target: '/data', readOnly: false }] }));
+      const v = await outside.getVolume(volume).inspect();
+      assert.equal(v.Labels?.['karu.node'], nodeId);
+      assert.equal(v.Labels?.['karu.alloc'], 'alloc_vol');
+      await d.wait(h);
+      await d.destroy(h);
+      await d.removeVolume(volume);
+    } finally {
+      await d.close();
+    }
+  });
+
+  it('exec keeps the last 4 KiB of a long output', async () => {
+    const d = new DockerDriver({ socketPath: SOCKET, healthIntervalMs: 0 });
+    try {
+      const h = await d.start(aSpec(nodeId, 'longexec', { command: 'sleep', args: ['100'] }));
+      const r = await d.exec(h, ['sh', '-c', 'i=0; while [ $i -lt 2000 ]; do echo line$i; i=$((i+1)); done'], { timeoutMs: 10_000 });
+      assert.equal(r.exitCode, 0);
+      assert.ok(r.output.length <= 4096 && r.output.length > 4000, `${r.output.length} chars`);
+      // (stdout alone: Docker does not keep the order between stdout and stderr)
+      assert.ok(r.output.endsWith('line1998\nline1999\n'), JSON.stringify(r.output.slice(-40)));
+    } finally {
+      await d.close();
+    }
   });
 });
 

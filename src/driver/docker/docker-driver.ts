@@ -18,8 +18,10 @@ import {
 } from '../driver.js';
 import { containerConfig, LABEL, taskLabelsFrom, type ContainerConfigOptions } from './container-config.js';
 import { engineMessage, isUnreachable, statusOf, toDriverError } from './docker-errors.js';
+import { execInContainer } from './docker-exec.js';
 import { ExitWatcher } from './exit-watcher.js';
 import { demuxLogLines } from './log-frames.js';
+import { buildPauseImage, PAUSE_IMAGE } from './pause-image.js';
 
 export interface DockerDriverOptions {
   /** Unix socket of the engine. Default `/var/run/docker.sock`. */
@@ -33,6 +35,8 @@ export interface DockerDriverOptions {
   /** json-file log rotation. Defaults `10m` × 3 files. */
   logMaxSize?: string;
   logMaxFiles?: number;
+  /** Image of pods' pause containers, built locally when missing. Default `karu/pause:1`. */
+  pauseImage?: string;
   /** Deadline for pulling an image that is not present locally. Default 30 s. */
   pullTimeoutMs?: number;
   /** Interval of the health ping; 0 turns it off. Default 10 s. */
@@ -58,6 +62,7 @@ function resolveOptions(o: DockerDriverOptions): Resolved {
     cpuHardLimit: o.cpuHardLimit ?? false,
     logMaxSize: o.logMaxSize ?? '10m',
     logMaxFiles: o.logMaxFiles ?? 3,
+    pauseImage: o.pauseImage ?? PAUSE_IMAGE,
     pullTimeoutMs: o.pullTimeoutMs ?? 30_000,
     healthIntervalMs: o.healthIntervalMs ?? 10_000,
     pingTimeoutMs: o.pingTimeoutMs ?? 5_000,
@@ -94,6 +99,8 @@ export class DockerDriver implements Driver {
   private healthy = true;
   private cancelHealthTimer: (() => void) | undefined;
   private closed = false;
+  /** The pause image build in progress: concurrent pod starts wait on one build. */
+  private pauseBuild: Promise<void> | undefined;
 
   constructor(options: DockerDriverOptions = {}) {
     this.opts = resolveOptions(options);
@@ -145,14 +152,15 @@ export class DockerDriver implements Driver {
   async start(spec: TaskSpec): Promise<TaskHandle> {
     this.assertOpen();
     const config = containerConfig(spec, this.configOptions);
+    const image = config.Image!;
     let container: Dockerode.Container;
     try {
-      container = await this.createPullingIfMissing(config, spec.image);
+      container = await this.createPullingIfMissing(config, image, spec.kind === 'pause');
     } catch (e) {
       if (e instanceof DriverError) throw e;
       if (statusOf(e) !== 409) throw this.error(e, `create container ${spec.name}`);
       // The name is taken: most likely our own container from before an agent crash.
-      const adopted = await this.adoptExisting(spec);
+      const adopted = await this.adoptExisting(spec, image);
       if (adopted) return adopted;
       try {
         container = await this.docker.createContainer(config);
@@ -166,6 +174,13 @@ export class DockerDriver implements Driver {
       if (statusOf(e) !== 304) {
         // A container that could not start would only be found again by recover(): remove it.
         await container.remove({ force: true, v: true }).catch(() => undefined);
+        // Docker checks the holder only now: missing is a 404, stopped a 409.
+        if (spec.joinNetworkOf !== undefined && /cannot join network|is not running|no such container/i.test(engineMessage(e))) {
+          const state = statusOf(e) === 404 ? 'does not exist' : 'is not running';
+          throw new DriverError(`start container ${spec.name}: the container whose network it joins (${spec.joinNetworkOf.slice(0, 12)}) ${state}`, false, {
+            cause: e,
+          });
+        }
         throw this.error(e, `start container ${spec.name}`);
       }
     }
@@ -284,12 +299,38 @@ export class DockerDriver implements Driver {
     return () => this.listeners.delete(listener);
   }
 
-  // TODO(#4): implemented with pods and exec checks.
-  exec(_handle: TaskHandle, _command: string[], _opts: { timeoutMs: number }): Promise<ExecResult> {
-    return Promise.reject(new DriverError('exec is not supported yet', false));
+  async exec(handle: TaskHandle, command: string[], opts: { timeoutMs: number }): Promise<ExecResult> {
+    this.assertOpen();
+    return execInContainer({ docker: this.docker, clock: this.opts.clock, error: (e, what) => this.error(e, what) }, handle.id, command, opts.timeoutMs);
   }
 
-  async removeVolume(_name: string): Promise<void> {}
+  async removeVolume(name: string): Promise<void> {
+    this.assertOpen();
+    try {
+      await this.docker.getVolume(name).remove();
+    } catch (e) {
+      const status = statusOf(e);
+      if (status === 404) return;
+      // In use: a container of the allocation still exists (being removed, typically).
+      if (status === 409) throw new DriverError(`remove volume ${name}: ${engineMessage(e)}`, true, { cause: e });
+      throw this.error(e, `remove volume ${name}`);
+    }
+  }
+
+  /**
+   * Makes sure the pause image exists, building it when missing. Pod starts call this on
+   * their own; an agent may call it at startup to pay the (sub-second) build early.
+   */
+  async ensurePauseImage(): Promise<void> {
+    this.assertOpen();
+    try {
+      await this.docker.getImage(this.opts.pauseImage).inspect();
+      return;
+    } catch (e) {
+      if (statusOf(e) !== 404) throw this.error(e, `inspect image ${this.opts.pauseImage}`);
+    }
+    await this.buildPauseImageOnce();
+  }
 
   async close(): Promise<void> {
     if (this.closed) return;
@@ -354,14 +395,38 @@ export class DockerDriver implements Driver {
    * Creates the container; only when the engine says the image is missing does it pull
    * and try again. (Checking the image first would cost a round trip on every start.)
    */
-  private async createPullingIfMissing(config: Dockerode.ContainerCreateOptions, image: string): Promise<Dockerode.Container> {
+  private async createPullingIfMissing(config: Dockerode.ContainerCreateOptions, image: string, pause: boolean): Promise<Dockerode.Container> {
     try {
       return await this.docker.createContainer(config);
     } catch (e) {
       if (statusOf(e) !== 404) throw e;
+      // 404 is also "no such container" for the one whose network it would join.
+      if (config.HostConfig?.NetworkMode?.startsWith('container:') && !/no such image/i.test(engineMessage(e))) {
+        throw new DriverError(`create container ${config.name}: the container whose network it joins does not exist: ${engineMessage(e)}`, false, {
+          cause: e,
+        });
+      }
     }
-    await this.ensureImage(image);
+    if (pause) await this.buildPauseImageOnce();
+    else await this.ensureImage(image);
     return this.docker.createContainer(config);
+  }
+
+  /** Builds the pause image; callers arriving during a build wait for that one. */
+  private buildPauseImageOnce(): Promise<void> {
+    const image = this.opts.pauseImage;
+    const startedAt = this.opts.clock.now();
+    this.pauseBuild ??= buildPauseImage(this.docker, image)
+      .then(
+        () => this.opts.logger?.info({ image, ms: this.opts.clock.now() - startedAt }, 'built the pause image'),
+        (e: unknown) => {
+          throw this.error(e, `build image ${image}`);
+        },
+      )
+      .finally(() => {
+        this.pauseBuild = undefined;
+      });
+    return this.pauseBuild;
   }
 
   private async ensureImage(image: string): Promise<void> {
@@ -408,7 +473,7 @@ export class DockerDriver implements Driver {
    * agent crashed after starting it but before recording it) is adopted; our own stopped
    * one is replaced; anything else keeps the name and fails the start.
    */
-  private async adoptExisting(spec: TaskSpec): Promise<TaskHandle | undefined> {
+  private async adoptExisting(spec: TaskSpec, image: string): Promise<TaskHandle | undefined> {
     let info: Dockerode.ContainerInspectInfo;
     try {
       info = await this.docker.getContainer(spec.name).inspect();
@@ -428,7 +493,7 @@ export class DockerDriver implements Driver {
         false,
       );
     }
-    if (info.State.Running && info.Config.Image === spec.image) return { id: info.Id, labels: spec.labels };
+    if (info.State.Running && info.Config.Image === image) return { id: info.Id, labels: spec.labels };
     try {
       await this.docker.getContainer(info.Id).remove({ force: true, v: true });
     } catch (e) {

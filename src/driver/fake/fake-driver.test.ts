@@ -15,6 +15,7 @@ runDriverSuite('fake', async () => {
     nodeId: 'node-fake',
     image: IMAGE,
     missingImage: 'karu/missing-image:0',
+    volumeExists: async (name) => driver.volumes().includes(name),
     passTime: (ms) => clock.advance(ms),
     killFromOutside: async (handle) => driver.exit(handle, 137),
     cleanup: async () => undefined,
@@ -100,5 +101,53 @@ describe('FakeDriver test controls', () => {
 
   it('refuses a start delay without a clock, as it makes no real timers', () => {
     assert.throws(() => new FakeDriver({ startDelayMs: 10 }), /needs a clock/);
+  });
+});
+
+describe('FakeDriver pods and exec', () => {
+  it('records which task joins which network, and refuses a holder that is gone or stopped', async () => {
+    const d = new FakeDriver();
+    const pause = await d.start(aSpec({ name: 'alloc_1-pause', kind: 'pause', labels: { ...aSpec().labels, task: '.pause' } }));
+    await d.start(aSpec({ joinNetworkOf: pause.id }));
+    assert.equal(d.list().find((t) => t.spec.name === 'alloc_1-app')?.spec.joinNetworkOf, pause.id);
+    await d.stop(pause, 10_000);
+    assert.equal((await d.wait(pause)).exitCode, 0, 'a pause container exits 0 on SIGTERM');
+    await assert.rejects(d.start(aSpec({ name: 'other', joinNetworkOf: pause.id })), /is not running/);
+    await assert.rejects(d.start(aSpec({ name: 'other', joinNetworkOf: 'fake-999999' })), /does not exist/);
+  });
+
+  it('needs no image for a pause container', async () => {
+    const d = new FakeDriver({ images: [] });
+    assert.ok(await d.start(aSpec({ kind: 'pause', image: 'anything:0' })));
+  });
+
+  it('setExecResult programs exec by handle or by task name; a handle wins', async () => {
+    const d = new FakeDriver();
+    const h = await d.start(aSpec());
+    assert.deepEqual(await d.exec(h, ['/bin/check'], { timeoutMs: 1_000 }), { exitCode: 0, output: '' }, 'default: success');
+    d.setExecResult('app', { exitCode: 2, output: 'unhealthy' });
+    assert.deepEqual(await d.exec(h, ['/bin/check'], { timeoutMs: 1_000 }), { exitCode: 2, output: 'unhealthy' });
+    const seen: string[][] = [];
+    d.setExecResult(h, (command) => (seen.push(command), { exitCode: 0, output: 'x'.repeat(5_000) }));
+    const r = await d.exec(h, ['/bin/check', '--deep'], { timeoutMs: 1_000 });
+    assert.equal(r.output.length, 4096, 'the last 4 KiB, as Docker');
+    assert.deepEqual(seen, [['/bin/check', '--deep']]);
+  });
+
+  it('an exec that outlasts its timeout fails at once without a clock', async () => {
+    const d = new FakeDriver();
+    const h = await d.start(aSpec());
+    await assert.rejects(d.exec(h, ['sleep', '5'], { timeoutMs: 1_000 }), (e: unknown) => e instanceof DriverError && e.retryable);
+  });
+
+  it('keeps volumes until removed, and refuses while a task that mounts one exists', async () => {
+    const d = new FakeDriver();
+    const h = await d.start(aSpec({ volumes: [{ name: 'alloc_1-data', target: '/data', readOnly: false }] }));
+    assert.deepEqual(d.volumes(), ['alloc_1-data']);
+    await d.stop(h, 0);
+    await assert.rejects(d.removeVolume('alloc_1-data'), (e: unknown) => e instanceof DriverError && e.retryable && /in use/.test(e.message));
+    await d.destroy(h);
+    await d.removeVolume('alloc_1-data');
+    assert.deepEqual(d.volumes(), []);
   });
 });

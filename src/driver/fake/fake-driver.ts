@@ -12,6 +12,8 @@ import {
   type TaskInspection,
   type TaskSpec,
 } from '../driver.js';
+import { checkNetworkSpec } from '../spec-checks.js';
+import { playExec } from './fake-exec.js';
 import { fakeProgram, type FakeStep } from './fake-script.js';
 
 export interface FakeDriverOptions {
@@ -32,6 +34,9 @@ export interface FakeDriverOptions {
 /** Picks a task: by its handle, or by alloc and task name (the newest such task). */
 export type FakeTarget = TaskHandle | { allocId: string; task: string };
 
+/** A programmed exec answer: a fixed result, or computed from the command. */
+export type FakeExecAnswer = ExecResult | ((command: string[], handle: TaskHandle) => ExecResult | Promise<ExecResult>);
+
 export interface FakeExitOptions {
   signaled?: boolean;
   oomKilled?: boolean;
@@ -46,6 +51,8 @@ interface FakeTask {
   startedAt: number;
   exit?: TaskExit;
   ignoreTerm: boolean;
+  /** A pause container: exits 0 on SIGTERM. */
+  pause: boolean;
   logs: LogLine[];
   waiters: ((exit: TaskExit) => void)[];
   /** Log followers waiting for a new line or the end. */
@@ -73,6 +80,11 @@ export class FakeDriver implements Driver {
   private healthy = true;
   private healthDetail = 'fake driver healthy';
   private nextFailure: DriverError | undefined;
+  /** Volume name → the allocation that created it. */
+  private readonly volumeSet = new Map<string, { nodeId: string; allocId: string }>();
+  /** Programmed exec answers by task handle id, and by task name. */
+  private readonly execById = new Map<string, FakeExecAnswer>();
+  private readonly execByTask = new Map<string, FakeExecAnswer>();
   private seq = 0;
   private closed = false;
 
@@ -119,6 +131,26 @@ export class FakeDriver implements Driver {
     this.images?.add(image);
   }
 
+  /**
+   * Programs what `exec` answers in a task: `target` is a handle, `{allocId, task}`, or a
+   * task name (every task of that name, in any allocation). A handle wins over a name.
+   * Without one, exec plays the command with the fake's script language (fake-exec.ts).
+   */
+  setExecResult(target: FakeTarget | string, answer: FakeExecAnswer): void {
+    if (typeof target === 'string') {
+      this.execByTask.set(target, answer);
+      return;
+    }
+    const task = this.resolve(target);
+    if (!task) throw new Error(`FakeDriver.setExecResult: no such task ${JSON.stringify(target)}`);
+    this.execById.set(task.handle.id, answer);
+  }
+
+  /** Volumes that exist (created by a task's start, not yet removed), by name. */
+  volumes(): string[] {
+    return [...this.volumeSet.keys()].sort();
+  }
+
   /** Every task that exists, with the spec it was started from. */
   list(): { handle: TaskHandle; spec: TaskSpec; running: boolean }[] {
     return [...this.tasks.values()].map((t) => ({ handle: t.handle, spec: t.spec, running: t.running }));
@@ -139,7 +171,10 @@ export class FakeDriver implements Driver {
     const failure = this.nextFailure;
     this.nextFailure = undefined;
     if (failure) throw failure;
-    if (this.images && !this.images.has(spec.image)) {
+    checkNetworkSpec(spec);
+    const pause = spec.kind === 'pause';
+    // The pause image is the driver's own (built when missing), never pulled.
+    if (!pause && this.images && !this.images.has(spec.image)) {
       throw new DriverError(
         `image ${spec.image} not found locally and could not be pulled: pull access denied for ${spec.image.split(':')[0]}, repository does not exist`,
         false,
@@ -160,14 +195,28 @@ export class FakeDriver implements Driver {
       this.remove(existing);
     }
 
+    if (spec.joinNetworkOf !== undefined) {
+      const holder = this.tasks.get(spec.joinNetworkOf);
+      if (!holder?.running) {
+        throw new DriverError(
+          `start task ${spec.name}: the task whose network it joins (${spec.joinNetworkOf}) ${holder ? 'is not running' : 'does not exist'}`,
+          false,
+        );
+      }
+    }
+    for (const v of spec.volumes ?? []) {
+      if (!this.volumeSet.has(v.name)) this.volumeSet.set(v.name, { nodeId: spec.labels.nodeId, allocId: spec.labels.allocId });
+    }
+
     const id = `fake-${String(++this.seq).padStart(6, '0')}`;
     const task: FakeTask = {
       handle: { id, labels: { ...spec.labels } },
       spec: structuredClone(spec),
-      program: fakeProgram(spec.command, spec.args, spec.env),
+      program: pause ? [{ type: 'forever' }] : fakeProgram(spec.command, spec.args, spec.env),
       running: true,
       startedAt: this.now(),
       ignoreTerm: false,
+      pause,
       logs: [],
       waiters: [],
       wake: new Set(),
@@ -189,6 +238,7 @@ export class FakeDriver implements Driver {
     this.assertUsable();
     const task = this.tasks.get(handle.id);
     if (!task || !task.running) return;
+    if (task.pause) return this.finish(task, 0, { signaled: false }); // its handler exits 0
     if (!task.ignoreTerm) return this.finish(task, SIGTERM_EXIT, { signaled: true });
     if (this.clock && timeoutMs > 0) {
       // The task ignores SIGTERM: it runs out the grace period unless it exits meanwhile.
@@ -250,12 +300,36 @@ export class FakeDriver implements Driver {
     return () => this.listeners.delete(listener);
   }
 
-  // TODO(#4): implemented with pods and exec checks.
-  exec(_handle: TaskHandle, _command: string[], _opts: { timeoutMs: number }): Promise<ExecResult> {
-    return Promise.reject(new DriverError('exec is not supported yet', false));
+  async exec(handle: TaskHandle, command: string[], opts: { timeoutMs: number }): Promise<ExecResult> {
+    this.assertUsable();
+    const task = this.tasks.get(handle.id);
+    if (!task) throw new DriverError(`exec in task ${handle.id}: it no longer exists`, false);
+    if (!task.running) throw new DriverError(`exec in task ${handle.id}: it is not running`, false);
+    const answer = this.execById.get(task.handle.id) ?? this.execByTask.get(task.handle.labels.task);
+    if (answer !== undefined) {
+      const r = typeof answer === 'function' ? await answer([...command], task.handle) : answer;
+      return { exitCode: r.exitCode, output: r.output.slice(-4096) };
+    }
+    // A task in a pod sees the resolver configuration of the pod's pause container.
+    const dns = task.spec.joinNetworkOf === undefined ? task.spec.dns : this.tasks.get(task.spec.joinNetworkOf)?.spec.dns;
+    const played = playExec(command, task.spec.env, dns);
+    if (played.durationMs >= opts.timeoutMs) {
+      // Without a clock no time passes, so an exec that would outlast its timeout fails at once.
+      if (this.clock) await sleep(this.clock, opts.timeoutMs);
+      throw new DriverError(`exec in task ${handle.id}: ${JSON.stringify(command)} did not finish within ${opts.timeoutMs} ms`, true);
+    }
+    if (played.durationMs > 0 && this.clock) await sleep(this.clock, played.durationMs);
+    return { exitCode: played.exitCode, output: played.output.slice(-4096) };
   }
 
-  async removeVolume(_name: string): Promise<void> {}
+  async removeVolume(name: string): Promise<void> {
+    this.assertUsable();
+    if (!this.volumeSet.has(name)) return;
+    const user = [...this.tasks.values()].find((t) => t.spec.volumes?.some((v) => v.name === name));
+    // As Docker: a volume mounted by any existing task, running or not, is in use.
+    if (user) throw new DriverError(`remove volume ${name}: volume is in use by task ${user.handle.id}`, true);
+    this.volumeSet.delete(name);
+  }
 
   async close(): Promise<void> {
     this.closed = true;
@@ -340,6 +414,7 @@ export class FakeDriver implements Driver {
   private remove(task: FakeTask): void {
     this.finish(task, SIGKILL_EXIT, { signaled: true });
     this.tasks.delete(task.handle.id);
+    this.execById.delete(task.handle.id);
     if (this.byName.get(task.spec.name) === task.handle.id) this.byName.delete(task.spec.name);
     this.wakeFollowers(task);
   }

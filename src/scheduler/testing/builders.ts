@@ -201,6 +201,20 @@ export class TestState implements SchedulerState {
       if (a) this.allocMap.set(a.id, { ...a, jobVersion: u.jobVersion, modifiedAt: now });
     }
     for (const a of plan.place) this.allocMap.set(a.id, { ...a, clientStatus: 'running', clientDescription: '', taskStates: {} });
+    for (const p of plan.preempt ?? []) {
+      const a = this.allocMap.get(p.allocId);
+      const by = plan.place.find((x) => x.id === p.forAllocId);
+      const priority = this.job(plan.namespace, plan.jobName)?.priority ?? 0;
+      if (a && by) {
+        this.allocMap.set(a.id, {
+          ...a,
+          desiredStatus: 'stop',
+          desiredDescription: `preempted by job ${plan.jobName} (priority ${priority})`,
+          preemptedBy: { byAllocId: by.id, byJob: plan.jobName, byPriority: priority, at: now },
+          modifiedAt: now,
+        });
+      }
+    }
     return this;
   }
 }

@@ -1,0 +1,89 @@
+/**
+ * Heartbeats at scale: a `karu server --no-tls` and `karu sim --nodes N` (real agents on
+ * fake drivers, heartbeating through the real API) as two processes. Once every node is
+ * ready, the server is left alone for the duration while heartbeats flow; then it prints
+ * the false "down"/"disconnected" marks (nodes never die here, so every mark is false;
+ * target 0), the server's CPU over the window (target < 0.5 core) and its RSS.
+ * Usage: bench/heartbeats.sh [nodes] [duration]   (default 5000 10m; e.g. `1000 60s`)
+ * BENCH_CPU_PROF=DIR writes the server's CPU profile (node --cpu-prof) to DIR.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { KaruClient } from '../src/client/client.js';
+import { fmt, freePort, until } from './lib.js';
+import { karu, procCpuSeconds, procMb, stopProc } from './scale-lib.js';
+
+const NODES = Number(process.argv[2] ?? 5000);
+const DURATION_MS = parseDuration(process.argv[3] ?? '10m');
+
+function parseDuration(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(s);
+  if (!m) throw new Error(`duration like 90s or 10m, got '${s}'`);
+  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000 }[m[2] as 'ms' | 's' | 'm'];
+}
+
+const count = (lines: string[], re: RegExp, from = 0) => lines.slice(from).filter((l) => re.test(l)).length;
+
+async function main(): Promise<void> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'karu-heartbeats-'));
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const client = new KaruClient({ baseUrl: url, timeoutMs: 120_000 });
+  // BENCH_CPU_PROF=DIR: the server writes a V8 CPU profile there when it exits.
+  const prof = process.env.BENCH_CPU_PROF;
+  const server = karu(['server', '--no-tls', '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`], 'server', prof ? { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', prof] } : {});
+  const procs = [server.proc];
+  try {
+    await until('the server', async () => (await client.listNodes(), true), 60_000, 100);
+    const started = Date.now();
+    const sim = karu(['sim', '--server', url, '--nodes', String(NODES)], 'sim');
+    procs.push(sim.proc);
+    await until(`${NODES} ready nodes`, async () => (await client.listNodes()).filter((n) => n.status === 'ready').length >= NODES, 900_000, 1000);
+    const readyMs = Date.now() - started;
+    console.log(`heartbeats: ${NODES} simulated nodes ready in ${fmt(readyMs)}; measuring for ${fmt(DURATION_MS)}…`);
+
+    const pid = server.proc.pid!;
+    const from = server.lines.length;
+    const cpu0 = procCpuSeconds(pid);
+    const simCpu0 = procCpuSeconds(sim.proc.pid!);
+    const t0 = Date.now();
+    let rssMax = 0;
+    const samples: number[] = [];
+    // Sample CPU per 10 s window: a mean hides a server that spikes.
+    let last = { t: t0, cpu: cpu0 };
+    while (Date.now() - t0 < DURATION_MS) {
+      await new Promise((r) => setTimeout(r, Math.min(10_000, DURATION_MS - (Date.now() - t0))));
+      const now = { t: Date.now(), cpu: procCpuSeconds(pid) };
+      samples.push((now.cpu - last.cpu) / ((now.t - last.t) / 1000));
+      last = now;
+      rssMax = Math.max(rssMax, procMb(pid, 'VmRSS'));
+    }
+    const elapsed = (Date.now() - t0) / 1000;
+    const cpu = (procCpuSeconds(pid) - cpu0) / elapsed;
+    const simCpu = (procCpuSeconds(sim.proc.pid!) - simCpu0) / elapsed;
+    const down = count(server.lines, /missed its heartbeats: marked down|disconnected node marked down/, from);
+    const disconnected = count(server.lines, /missed its heartbeats: marked disconnected/, from);
+    const stalls = count(server.lines, /node monitor ran late/, from);
+    const notReady = (await client.listNodes()).filter((n) => n.status !== 'ready').length;
+    const sorted = [...samples].sort((a, b) => a - b);
+
+    console.log('');
+    console.log(`nodes (simulated)             ${NODES} (ready after ${fmt(readyMs)})`);
+    console.log(`window                        ${fmt(elapsed * 1000)}`);
+    console.log(`false "down" marks            ${down}`);
+    console.log(`false "disconnected" marks    ${disconnected}`);
+    console.log(`nodes not ready at the end    ${notReady}`);
+    console.log(`server stalls forgiven        ${stalls}`);
+    console.log(`server CPU                    ${cpu.toFixed(2)} cores (10 s windows: max ${sorted.at(-1)?.toFixed(2)}, median ${sorted[Math.floor(sorted.length / 2)]?.toFixed(2)})`);
+    console.log(`server RSS                    ${procMb(pid, 'VmRSS').toFixed(0)} MB (max sampled ${rssMax.toFixed(0)} MB, peak ${procMb(pid, 'VmHWM').toFixed(0)} MB)`);
+    console.log(`sim process CPU               ${simCpu.toFixed(2)} cores (same machine: it competes with the server)`);
+    console.log('');
+    console.log('targets: 0 false marks; server CPU < 0.5 core (issue 5).');
+  } finally {
+    for (const p of procs.reverse()) await stopProc(p);
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+await main();

@@ -1,0 +1,75 @@
+/**
+ * Shared by the scale benchmarks (sched-scale, heartbeats, cold-restart): `karu server`
+ * and `karu sim` as child processes, and what /proc says about them.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { ROOT } from './lib.js';
+
+export interface KaruProc {
+  proc: ChildProcess;
+  /** Every stdout line so far (the server logs JSON lines at KARU_LOG_LEVEL). */
+  lines: string[];
+}
+
+/**
+ * `karu ARGS` with its stdout kept (and echoed to stderr with a label unless `quiet`).
+ * `nodeArgs` go to node itself, e.g. `--cpu-prof`.
+ */
+export function karu(args: string[], label: string, opts: { nodeArgs?: string[]; env?: Record<string, string>; quiet?: boolean } = {}): KaruProc {
+  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), join(ROOT, 'bin/karu.js'), ...args], {
+    cwd: ROOT,
+    env: { ...process.env, KARU_LOG_LEVEL: 'warn', ...opts.env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const lines: string[] = [];
+  let rest = '';
+  proc.stdout!.on('data', (d: Buffer) => {
+    const text = rest + d.toString();
+    const parts = text.split('\n');
+    rest = parts.pop() ?? '';
+    for (const l of parts) {
+      lines.push(l);
+      if (!opts.quiet) process.stderr.write(`[${label}] ${l}\n`);
+    }
+  });
+  return { proc, lines };
+}
+
+/** SIGINT, then SIGKILL after `graceMs`. */
+export async function stopProc(proc: ChildProcess, graceMs = 30_000): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  const exited = new Promise((r) => proc.once('exit', r));
+  proc.kill('SIGINT');
+  await Promise.race([exited, new Promise((r) => setTimeout(r, graceMs))]);
+  if (proc.exitCode === null && proc.signalCode === null) {
+    proc.kill('SIGKILL');
+    await exited;
+  }
+}
+
+/** A /proc/PID/status field in MB (VmHWM = peak RSS). */
+export function procMb(pid: number, field: 'VmHWM' | 'VmRSS'): number {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+/** CPU seconds (user + system) the process has used so far. */
+export function procCpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command (which may hold spaces) start at state: utime is field 14, stime 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+export function dirBytes(dir: string): number {
+  let total = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    total += e.isDirectory() ? dirBytes(p) : statSync(p).size;
+  }
+  return total;
+}
+
+export const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
