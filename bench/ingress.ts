@@ -8,12 +8,15 @@
  * run it; BENCH_BACKEND=node swaps in a tiny Node http server. Rounds are interleaved
  * and each figure is the median of BENCH_REPEATS runs. Targets: ingress >= 50% of nginx's
  * throughput, <= 2 ms p99 added over direct.
+ * The machine is shared, so each proxy's CPU time during its run is read from /proc too:
+ * requests per CPU-second is the proxy's own cost, which other load disturbs far less
+ * than req/s or the tail.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { docker, freePort, ROOT, until } from './lib.js';
@@ -31,7 +34,29 @@ interface Figures {
   p50: number;
   p99: number;
   errors: number;
+  /** The proxy's CPU use during the run (1 = one core), NaN when not measured. */
+  cpu: number;
 }
+
+/** User + system CPU ticks of `pid` and its children (nginx's workers), from /proc. */
+function cpuTicks(pid: number): number {
+  const ticks = (p: number) => {
+    try {
+      const f = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      return Number(f[11]) + Number(f[12]);
+    } catch {
+      return 0;
+    }
+  };
+  let kids: number[] = [];
+  try {
+    kids = execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
+  } catch {
+    // no children
+  }
+  return ticks(pid) + kids.reduce((a, k) => a + ticks(k), 0);
+}
+const TICKS_PER_S = 100;
 
 /** wrk's duration strings (`812.00us`, `1.20ms`, `2.00s`) in ms. */
 function ms(v: string): number {
@@ -41,7 +66,9 @@ function ms(v: string): number {
   return m[2] === 'us' ? n / 1000 : m[2] === 'ms' ? n : m[2] === 's' ? n * 1000 : n * 60_000;
 }
 
-function wrk(url: string): Figures {
+function wrk(url: string, pid?: number): Figures {
+  const c0 = pid ? cpuTicks(pid) : 0;
+  const t0 = Date.now();
   const out = execFileSync('wrk', ['-t2', `-c${CONNECTIONS}`, `-d${DURATION}s`, '--latency', url], { encoding: 'utf8', timeout: (DURATION + 30) * 1000 });
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
   const p50 = ms(/\s50%\s+(\S+)/.exec(out)?.[1] ?? '');
@@ -49,7 +76,8 @@ function wrk(url: string): Figures {
   const errLine = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
   const errors = (errLine ? errLine.slice(1).reduce((a, b) => a + Number(b), 0) : 0) + non2xx;
-  return { rps, p50, p99, errors };
+  const cpu = pid ? (cpuTicks(pid) - c0) / TICKS_PER_S / ((Date.now() - t0) / 1000) : NaN;
+  return { rps, p50, p99, errors, cpu };
 }
 
 /** Waits until TIME_WAIT sockets from the last run have mostly cleared (at most 45 s). */
@@ -121,7 +149,7 @@ async function startChild(mode: 'http' | 'tcp' | 'app', host: string, backendPor
 }
 
 /** nginx from Debian as a plain reverse proxy, in the foreground, with its own prefix and pid file. */
-async function startNginx(backendPort: number): Promise<{ port: number; stop(): Promise<void> }> {
+async function startNginx(backendPort: number): Promise<{ port: number; pid: number; stop(): Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'karu-bench-nginx-'));
   const port = await freePort();
   const conf = `
@@ -165,11 +193,14 @@ http {
     await stop();
     throw e;
   }
-  return { port, stop };
+  return { port, pid: proc.pid!, stop };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const med = (runs: Figures[]): Figures => ({ rps: median(runs.map((r) => r.rps)), p50: median(runs.map((r) => r.p50)), p99: median(runs.map((r) => r.p99)), errors: runs.reduce((a, r) => a + r.errors, 0) });
+const med = (runs: Figures[]): Figures => ({ rps: median(runs.map((r) => r.rps)), p50: median(runs.map((r) => r.p50)), p99: median(runs.map((r) => r.p99)), errors: runs.reduce((a, r) => a + r.errors, 0), cpu: median(runs.map((r) => r.cpu)) });
+/** ` cpu 0.62 (9.1k req/cpu-s)` for a measured proxy, '' otherwise. */
+const cpuNote = (f: Figures) => (Number.isFinite(f.cpu) && f.cpu > 0 ? `  cpu ${f.cpu.toFixed(2)} (${(f.rps / f.cpu / 1000).toFixed(1)}k req/cpu-s)` : '');
+const load = () => loadavg().map((l) => l.toFixed(1)).join(' ');
 
 async function main(): Promise<void> {
   const stops: (() => Promise<void>)[] = [];
@@ -196,20 +227,22 @@ async function main(): Promise<void> {
       'karu VIP proxy (tcp)': `http://${vip}:${vipProxy.port}/`,
     } as const;
     type Name = keyof typeof targets;
+    const pids: Partial<Record<Name, number>> = { 'karu ingress': ingress.pid, nginx: nginx.pid, 'karu VIP proxy (tcp)': vipProxy.pid };
     const runs = new Map<Name, Figures[]>(Object.keys(targets).map((k) => [k as Name, []]));
-    console.log(`backend: ${BACKEND === 'node' ? 'node http server' : 'karu/hello:1 (busybox httpd), port published on 127.0.0.1'}; wrk -t2 -c${CONNECTIONS} -d${DURATION}s; nginx ${NGINX_WORKERS} worker(s); ${REPEATS} interleaved round(s)`);
+    console.log(`backend: ${BACKEND === 'node' ? 'node http server' : 'karu/hello:1 (busybox httpd), port published on 127.0.0.1'}; wrk -t2 -c${CONNECTIONS} -d${DURATION}s; nginx ${NGINX_WORKERS} worker(s); ${REPEATS} interleaved round(s); load average ${load()}`);
     for (let round = 1; round <= REPEATS; round++) {
       for (const name of Object.keys(targets) as Name[]) {
         await settle();
-        const f = wrk(targets[name]);
+        const f = wrk(targets[name], pids[name]);
         runs.get(name)!.push(f);
-        console.log(`  round ${round} ${name.padEnd(22)} ${f.rps.toFixed(0).padStart(7)} req/s  p50 ${f.p50.toFixed(2)} ms  p99 ${f.p99.toFixed(2)} ms${f.errors ? `  (${f.errors} errors)` : ''}`);
+        console.log(`  round ${round} ${name.padEnd(22)} ${f.rps.toFixed(0).padStart(7)} req/s  p50 ${f.p50.toFixed(2)} ms  p99 ${f.p99.toFixed(2)} ms${cpuNote(f)}${f.errors ? `  (${f.errors} errors)` : ''}`);
       }
     }
+    console.log(`load average after: ${load()}`);
     const r = Object.fromEntries([...runs].map(([k, v]) => [k, med(v)])) as Record<Name, Figures>;
     console.log('\nmedians');
     for (const [name, f] of Object.entries(r)) {
-      console.log(`  ${name.padEnd(22)} ${f.rps.toFixed(0).padStart(7)} req/s  p50 ${f.p50.toFixed(2)} ms  p99 ${f.p99.toFixed(2)} ms${f.errors ? `  (${f.errors} errors in all rounds)` : ''}`);
+      console.log(`  ${name.padEnd(22)} ${f.rps.toFixed(0).padStart(7)} req/s  p50 ${f.p50.toFixed(2)} ms  p99 ${f.p99.toFixed(2)} ms${cpuNote(f)}${f.errors ? `  (${f.errors} errors in all rounds)` : ''}`);
     }
     const ratio = r['karu ingress'].rps / r.nginx.rps;
     const added = r['karu ingress'].p99 - r.direct.p99;
@@ -220,6 +253,10 @@ async function main(): Promise<void> {
     console.log(`  ingress p99 added vs direct  ${added.toFixed(2)} ms (target <= 2 ms: ${added <= 2 ? 'met' : 'MISSED'})`);
     console.log(`  ingress / direct throughput  ${((r['karu ingress'].rps / r.direct.rps) * 100).toFixed(0)}%`);
     console.log(`  nginx p99 added vs direct    ${(r.nginx.p99 - r.direct.p99).toFixed(2)} ms`);
+    const eff = (f: Figures) => f.rps / f.cpu;
+    if (Number.isFinite(eff(r['karu ingress'])) && Number.isFinite(eff(r.nginx))) {
+      console.log(`  ingress / nginx per CPU      ${((eff(r['karu ingress']) / eff(r.nginx)) * 100).toFixed(0)}%   (requests per CPU-second of each proxy)`);
+    }
     console.log(`  VIP proxy / direct           ${(tcpRatio * 100).toFixed(0)}% throughput, ${tcpAdded.toFixed(2)} ms p99 added`);
   } finally {
     await cleanup();

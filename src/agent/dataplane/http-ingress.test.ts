@@ -196,6 +196,43 @@ describe('HTTP ingress', () => {
     assert.ok(ports.size < 5, `5 requests used ${ports.size} backend connections`);
   });
 
+  it('passes a body sent with Expect: 100-continue on', async () => {
+    const echo = await call(ingress, '/api/echo', { method: 'PUT', body: Buffer.from('after continue'), headers: { expect: '100-continue' } });
+    assert.equal(echo.status, 200);
+    assert.equal(echo.body.toString(), 'after continue');
+  });
+
+  it('stops the backend request when the client goes away mid-answer', async () => {
+    let backendClosed!: () => void;
+    const closed = new Promise<void>((r) => (backendClosed = r));
+    const slow = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('first chunk\n'); // …and the rest never comes
+      res.on('close', () => backendClosed());
+    });
+    slow.listen(0, LO);
+    await once(slow, 'listening');
+    table.set([...table.list(), svc('slow', [(slow.address() as AddressInfo).port])]);
+    ingress.setRoutes([route('slow', '/slow')]);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const req = request({ host: ingress.host, port: ingress.port, path: '/slow', agent: false }, (res) => {
+          res.once('data', () => {
+            req.destroy();
+            resolve();
+          });
+        });
+        req.on('error', (e) => (req.destroyed ? undefined : reject(e)));
+        req.end();
+      });
+      await closed; // would hang (and the test time out) if the backend request were left open
+    } finally {
+      ingress.setRoutes([route('a', '/', 'a.example'), route('b', '/', 'b.example'), route('root', '/'), route('api', '/api'), route('down', '/down'), route('dead', '/dead'), route('half', '/half')]);
+      slow.closeAllConnections();
+      slow.close();
+    }
+  });
+
   it('takes new routes at once', async () => {
     ingress.setRoutes([route('b', '/')]);
     try {
