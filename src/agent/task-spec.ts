@@ -67,14 +67,7 @@ export function buildTaskSpec(alloc: AllocForSpec, task: Task, node: NodeIdentit
     env[`KARU_ADDR_${label}`] = `${node.address}:${p.host}`;
   }
   const spec: TaskSpec = {
-    labels: {
-      nodeId: node.id,
-      allocId: alloc.id,
-      jobName: alloc.jobName,
-      namespace: alloc.namespace,
-      group: alloc.group,
-      task: task.name,
-    },
+    labels: labelsOf(alloc, node, task.name),
     name: containerName(alloc, task.name),
     image: task.image,
     args: [...task.args],
@@ -92,6 +85,11 @@ export function buildTaskSpec(alloc: AllocForSpec, task: Task, node: NodeIdentit
   return spec;
 }
 
+/** The labels `driver.recover()` reads back to find the task after an agent restart. */
+function labelsOf(alloc: AllocForSpec, node: NodeIdentity, task: string): TaskSpec['labels'] {
+  return { nodeId: node.id, allocId: alloc.id, jobName: alloc.jobName, namespace: alloc.namespace, group: alloc.group, task };
+}
+
 /**
  * The pod's pause container: it holds the network namespace every task joins, so it
  * publishes all the allocation's ports and carries the DNS config. The driver runs its
@@ -100,14 +98,7 @@ export function buildTaskSpec(alloc: AllocForSpec, task: Task, node: NodeIdentit
 export function buildPauseSpec(alloc: AllocForSpec, node: NodeIdentity): TaskSpec {
   const spec: TaskSpec = {
     kind: 'pause',
-    labels: {
-      nodeId: node.id,
-      allocId: alloc.id,
-      jobName: alloc.jobName,
-      namespace: alloc.namespace,
-      group: alloc.group,
-      task: PAUSE_TASK,
-    },
+    labels: labelsOf(alloc, node, PAUSE_TASK),
     // PAUSE_TASK ('.pause') is no DNS label, so this name never clashes with a task called `pause`.
     name: containerName(alloc, PAUSE_TASK),
     image: PAUSE_IMAGE,
