@@ -1,18 +1,19 @@
 /**
  * A standalone data-plane process for bench/ingress.ts: Karu's HTTP ingress (`http`) or
- * its VIP TCP proxy (`tcp`) in front of one backend, from a static ServiceTable, as the
- * agent would run them; or (`app`) a tiny Node HTTP app to measure against (in its own
+ * its VIP TCP proxy (`tcp`: one listener) in front of one backend, from a static
+ * ServiceTable, as the agent would run them; or (`vip`, for bench/vip.ts) the agent's
+ * `VipProxy` following that table, listening on LISTEN_HOST as the service's VIP; or (`app`) a tiny Node HTTP app to measure against (in its own
  * process: the bench's own blocks while wrk runs). Prints `{"port":N}` once listening;
  * stops on SIGTERM.
- * Usage: node --import tsx bench/ingress-proxy.ts http|tcp LISTEN_HOST BACKEND_HOST:PORT
+ * Usage: node --import tsx bench/ingress-proxy.ts http|tcp|vip LISTEN_HOST BACKEND_HOST:PORT
  *        node --import tsx bench/ingress-proxy.ts app LISTEN_HOST
  */
 import { once } from 'node:events';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { startHttpIngress } from '../src/agent/dataplane/http-ingress.js';
 import { ServiceTable } from '../src/agent/dataplane/service-table.js';
-import { listenServiceProxy } from '../src/agent/dataplane/tcp-proxy.js';
+import { listenServiceProxy, VipProxy } from '../src/agent/dataplane/tcp-proxy.js';
 
 async function start(mode: string | undefined, host: string | undefined, backend: string | undefined): Promise<{ port: number; close(): Promise<void> }> {
   if (mode === 'app' && host) {
@@ -25,9 +26,23 @@ async function start(mode: string | undefined, host: string | undefined, backend
     };
   }
   const [bHost, bPort] = (backend ?? '').split(':');
-  if ((mode !== 'http' && mode !== 'tcp') || !host || !bHost || !bPort) {
-    console.error('usage: ingress-proxy.ts http|tcp LISTEN_HOST BACKEND_HOST:PORT | app LISTEN_HOST');
+  if ((mode !== 'http' && mode !== 'tcp' && mode !== 'vip') || !host || !bHost || !bPort) {
+    console.error('usage: ingress-proxy.ts http|tcp|vip LISTEN_HOST BACKEND_HOST:PORT | app LISTEN_HOST');
     process.exit(2);
+  }
+  if (mode === 'vip') {
+    // VipProxy binds each service's VIP:port itself: take a port free on the VIP now.
+    const probe = createNetServer().listen(0, host);
+    await once(probe, 'listening');
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise((r) => probe.close(r));
+    const table = new ServiceTable();
+    table.set([{ namespace: 'default', name: 'hello', vip: host, port, endpoints: [{ address: bHost, port: Number(bPort), healthy: true }] }]);
+    const proxy = new VipProxy({ table, graceMs: 1000 });
+    await proxy.start();
+    const bound = proxy.status()[0];
+    if (!bound || bound.error) throw new Error(`VipProxy could not listen on ${host}:${port}: ${bound?.error ?? 'no listener'}`);
+    return { port, close: () => proxy.close() };
   }
   const table = new ServiceTable();
   table.set([{ namespace: 'default', name: 'hello', vip: host, port: 0, endpoints: [{ address: bHost, port: Number(bPort), healthy: true }] }]);

@@ -18,6 +18,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { createInterface } from 'node:readline';
 import { docker, freePort, ROOT, until } from './lib.js';
 
@@ -27,9 +28,9 @@ const REPEATS = Math.max(1, Number(process.env.BENCH_REPEATS ?? 3));
 const BACKEND = process.env.BENCH_BACKEND ?? 'container';
 const NGINX_WORKERS = process.env.NGINX_WORKERS ?? '1';
 const NGINX = process.env.NGINX ?? '/usr/sbin/nginx';
-const LO = '127.0.0.1';
+export const LO = '127.0.0.1';
 
-interface Figures {
+export interface Figures {
   rps: number;
   p50: number;
   p99: number;
@@ -66,10 +67,11 @@ function ms(v: string): number {
   return m[2] === 'us' ? n / 1000 : m[2] === 'ms' ? n : m[2] === 's' ? n * 1000 : n * 60_000;
 }
 
-function wrk(url: string, pid?: number): Figures {
+/** One wrk run against `url` (`extraArgs` before the URL, e.g. a header); `pid`: the proxy whose CPU to read. */
+export function wrk(url: string, pid?: number, extraArgs: string[] = []): Figures {
   const c0 = pid ? cpuTicks(pid) : 0;
   const t0 = Date.now();
-  const out = execFileSync('wrk', ['-t2', `-c${CONNECTIONS}`, `-d${DURATION}s`, '--latency', url], { encoding: 'utf8', timeout: (DURATION + 30) * 1000 });
+  const out = execFileSync('wrk', ['-t2', `-c${CONNECTIONS}`, `-d${DURATION}s`, '--latency', ...extraArgs, url], { encoding: 'utf8', timeout: (DURATION + 30) * 1000 });
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
   const p50 = ms(/\s50%\s+(\S+)/.exec(out)?.[1] ?? '');
   const p99 = ms(/\s99%\s+(\S+)/.exec(out)?.[1] ?? '');
@@ -81,7 +83,7 @@ function wrk(url: string, pid?: number): Figures {
 }
 
 /** Waits until TIME_WAIT sockets from the last run have mostly cleared (at most 45 s). */
-async function settle(): Promise<void> {
+export async function settle(): Promise<void> {
   const deadline = Date.now() + 45_000;
   for (;;) {
     const tw = Number(execFileSync('sh', ['-c', 'ss -Htan state time-wait | wc -l'], { encoding: 'utf8' }).trim());
@@ -127,7 +129,7 @@ async function startBackend(): Promise<{ port: number; stop(): Promise<void> }> 
 }
 
 /** Karu's HTTP ingress or VIP proxy (or the Node app) in its own process, as the agent would run it. */
-async function startChild(mode: 'http' | 'tcp' | 'app', host: string, backendPort?: number): Promise<{ port: number; pid: number; stop(): Promise<void> }> {
+export async function startChild(mode: 'http' | 'tcp' | 'vip' | 'app', host: string, backendPort?: number): Promise<{ port: number; pid: number; stop(): Promise<void> }> {
   const args = backendPort === undefined ? [] : [`${LO}:${backendPort}`];
   const proc: ChildProcess = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/ingress-proxy.ts'), mode, host, ...args], {
     cwd: ROOT,
@@ -197,10 +199,10 @@ http {
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const med = (runs: Figures[]): Figures => ({ rps: median(runs.map((r) => r.rps)), p50: median(runs.map((r) => r.p50)), p99: median(runs.map((r) => r.p99)), errors: runs.reduce((a, r) => a + r.errors, 0), cpu: median(runs.map((r) => r.cpu)) });
+export const med = (runs: Figures[]): Figures => ({ rps: median(runs.map((r) => r.rps)), p50: median(runs.map((r) => r.p50)), p99: median(runs.map((r) => r.p99)), errors: runs.reduce((a, r) => a + r.errors, 0), cpu: median(runs.map((r) => r.cpu)) });
 /** ` cpu 0.62 (9.1k req/cpu-s)` for a measured proxy, '' otherwise. */
-const cpuNote = (f: Figures) => (Number.isFinite(f.cpu) && f.cpu > 0 ? `  cpu ${f.cpu.toFixed(2)} (${(f.rps / f.cpu / 1000).toFixed(1)}k req/cpu-s)` : '');
-const load = () => loadavg().map((l) => l.toFixed(1)).join(' ');
+export const cpuNote = (f: Figures) => (Number.isFinite(f.cpu) && f.cpu > 0 ? `  cpu ${f.cpu.toFixed(2)} (${(f.rps / f.cpu / 1000).toFixed(1)}k req/cpu-s)` : '');
+export const load = () => loadavg().map((l) => l.toFixed(1)).join(' ');
 
 async function main(): Promise<void> {
   const stops: (() => Promise<void>)[] = [];
@@ -263,4 +265,5 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+// Run as a script; bench/vip.ts imports the helpers above.
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();

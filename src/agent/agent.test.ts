@@ -320,3 +320,71 @@ test('driver down then up: the health goes out at once, and a task that died mea
     await h.done();
   }
 });
+
+test('a restarted agent reattaches a pod: the pause container and both tasks keep running, nothing is restarted', async () => {
+  const h = await harness();
+  try {
+    const pod = aGroup({ tasks: [aTask({ name: 'web' }), aTask({ name: 'side' })] });
+    const id = place(h, pod);
+    await advance(h.clock, 200);
+    const ids = () => new Map(running(h).map((t) => [t.handle.labels.task, t.handle.id]));
+    const before = ids();
+    assert.deepEqual([...before.keys()].sort(), ['.pause', 'side', 'web']);
+    assert.equal(h.server.status(id)?.clientStatus, 'running');
+
+    await h.agent.stop();
+    assert.deepEqual(ids(), before, 'stopping the agent leaves the pod running');
+
+    const second = h.newAgent();
+    await second.start();
+    await second.whenSynced();
+    await advance(h.clock, 1_000);
+    assert.deepEqual(ids(), before, 'same containers: no restart, no new pause container');
+    assert.equal(h.driver.list().length, 3, 'and no stopped leftovers');
+    const runner = second.allocRunner(id)!;
+    assert.equal(runner.pauseHandle?.id, before.get('.pause'));
+    for (const task of ['web', 'side']) {
+      assert.equal(runner.taskHandle(task)?.id, before.get(task));
+      const st = h.server.status(id)!.taskStates[task]!;
+      assert.equal(st.state, 'running');
+      assert.equal(st.restarts, 0);
+      assert.equal(st.events.at(-1)?.type, 'reattached');
+    }
+    assert.equal(h.server.status(id)?.clientStatus, 'running');
+
+    // And it keeps following the pod: a task exit is restarted in the same namespace.
+    h.driver.exit({ allocId: id, task: 'side' }, 1);
+    await advance(h.clock, 5_100);
+    assert.equal(h.server.status(id)?.taskStates.side?.restarts, 1);
+    assert.equal(h.driver.list().find((t) => t.running && t.handle.labels.task === 'side')?.spec.joinNetworkOf, before.get('.pause'));
+  } finally {
+    await h.done();
+  }
+});
+
+test('on start-up, volumes of allocations the agent does not run are removed, even with their containers long gone', async () => {
+  const h = await harness();
+  try {
+    const withVolume = aGroup({ volumes: [{ name: 'data' }], tasks: [aTask({ name: 'web', volumeMounts: [{ volume: 'data', target: '/data', readOnly: false }] })] });
+    const keep = place(h, withVolume);
+    const gone = place(h, withVolume, 'service', 'alloc_01hzzzzzzzzzzzzzzzzzzzzzzz');
+    await advance(h.clock, 200);
+    assert.deepEqual(h.driver.volumes(), ['karu-abcdefgh-data', 'karu-zzzzzzzz-data']);
+
+    // The agent dies between removing `gone`'s container and its volume; meanwhile the server purges it.
+    await h.agent.stop();
+    for (const t of h.driver.list().filter((x) => x.handle.labels.allocId === gone)) await h.driver.destroy(t.handle);
+    h.server.purge(gone);
+    // A volume labelled for another node is not this agent's business.
+    await h.driver.start({ labels: { nodeId: 'node_other', allocId: 'alloc_other', jobName: 'x', namespace: 'default', group: 'g', task: 't' }, name: 'other', image: 'i', args: [], env: {}, resources: { cpuMhz: 1, memoryMb: 1 }, ports: [], volumes: [{ name: 'karu-other-data', target: '/d', readOnly: false }] });
+
+    const second = h.newAgent();
+    await second.start();
+    await second.whenSynced();
+    await advance(h.clock, 200);
+    assert.deepEqual(h.driver.volumes(), ['karu-abcdefgh-data', 'karu-other-data'], "the running allocation's volume and the other node's stay");
+    assert.equal(h.server.status(keep)?.clientStatus, 'running');
+  } finally {
+    await h.done();
+  }
+});

@@ -11,7 +11,7 @@ import { silentLogger } from '../lib/logger.js';
 import { seededRng, type Rng } from '../lib/rng.js';
 import type { KaruClient } from '../client/client.js';
 import type { NodeAllocation, RegisterNodeRequest } from '../client/types.js';
-import type { Driver, RecoveredTask } from '../driver/driver.js';
+import type { Driver, RecoveredTask, VolumeInfo } from '../driver/driver.js';
 import { AllocRunner } from './alloc-runner.js';
 import type { AgentConfig } from './config.js';
 import { DriverHealthTracker } from './driver-health.js';
@@ -20,7 +20,6 @@ import { loadIdentity, saveIdentity, type NodeIdentityRecord } from './identity.
 import { StatusReporter } from './status-reporter.js';
 import { CutoffGuard } from './cutoff.js';
 import { PAUSE_TASK } from '../core/service.js';
-import { volumeName } from './task-spec.js';
 import type { AgentDataPlane } from './dataplane/node-dataplane.js';
 import { DEFAULT_SERVICE_CIDR } from '../core/service.js';
 
@@ -382,12 +381,28 @@ export class Agent {
     // Tasks first, then the pods' pause containers whose namespaces they were in.
     await Promise.all(orphans.filter((t) => t.handle.labels.task !== PAUSE_TASK).map(removeOrphan));
     await Promise.all(orphans.filter((t) => t.handle.labels.task === PAUSE_TASK).map(removeOrphan));
-    // Finished allocations we know the group of: their volumes go with their containers.
-    const orphanAllocs = new Set(orphans.map((t) => t.handle.labels.allocId));
-    for (const na of allocs) {
-      if (!orphanAllocs.has(na.alloc.id)) continue;
-      for (const v of na.group.volumes ?? []) {
-        await this.deps.driver.removeVolume(volumeName(na.alloc.id, v.name)).catch((e: unknown) => this.log.warn({ err: errorMessage(e), alloc: na.alloc.id, volume: v.name }, 'could not remove the volume of a finished allocation'));
+    await this.removeOrphanVolumes();
+  }
+
+  /**
+   * Volumes of allocations this agent does not run go, whether their containers went just
+   * now (above) or before: an agent that died between removing an allocation's containers
+   * and its volumes would otherwise leak them for good. A volume still in use (a container
+   * we could not remove) stays, with a warning; the next start-up tries again.
+   */
+  private async removeOrphanVolumes(): Promise<void> {
+    for (const id of [this.requireNodeId(), ...this.formerNodeIds]) {
+      let volumes: VolumeInfo[];
+      try {
+        volumes = await this.deps.driver.listVolumes(id);
+      } catch (e) {
+        this.log.warn({ err: errorMessage(e) }, 'could not list volumes; leftovers stay until the next start');
+        return;
+      }
+      for (const v of volumes) {
+        if (this.runners.has(v.allocId as AllocId)) continue;
+        this.log.info({ volume: v.name, alloc: v.allocId }, 'removing volume of no live allocation');
+        await this.deps.driver.removeVolume(v.name).catch((e: unknown) => this.log.warn({ err: errorMessage(e), alloc: v.allocId, volume: v.name }, 'could not remove the volume of no live allocation'));
       }
     }
   }

@@ -14,8 +14,16 @@ import { AllocChecks } from './checks/alloc-checks.js';
 import type { DriverHealthTracker } from './driver-health.js';
 import { describeTask, restartJobType, taskRole, type TaskRole } from './lifecycle.js';
 import { Pod } from './pod.js';
+import { formatDuration } from './restart-policy.js';
 import { volumeName, type NodeIdentity } from './task-spec.js';
 import { TaskRunner } from './task-runner.js';
+
+/**
+ * How long poststop hooks may run, all together, before they are killed and the stop goes
+ * on. Fixed rather than the task's killTimeout (seconds, meant for a graceful exit): a
+ * hook's real work (flushing, uploading) may take minutes, but never forever.
+ */
+export const POSTSTOP_DEADLINE_MS = 5 * 60_000;
 
 /** Removing a volume: a few tries (it may still be "in use" for a moment after its last container went). */
 const VOLUME_RETRY = { baseMs: 1_000, maxMs: 30_000, attempts: 8 } as const;
@@ -347,7 +355,12 @@ export class AllocRunner {
     if (!this.detached) await this.removeVolumes();
   }
 
-  /** Runs the poststop hooks (once) and waits until they are done. */
+  /**
+   * Runs the poststop hooks (once) and waits until they are done, or until
+   * POSTSTOP_DEADLINE_MS has passed: then the hooks still running are killed (containers
+   * kept for their logs) and the stop goes on, so a hook that never ends cannot hold the
+   * allocation, its ports and its volumes forever.
+   */
   private async runPoststop(): Promise<void> {
     const hooks = this.of('poststop');
     if (!hooks.length) return;
@@ -355,7 +368,21 @@ export class AllocRunner {
       this.poststopLaunched = true;
       for (const m of hooks) m.runner.run();
     }
-    await this.until(() => hooks.every((m) => this.taskStates[m.name]?.state === 'dead'));
+    const done = () => hooks.every((m) => this.taskStates[m.name]?.state === 'dead');
+    let late = false;
+    const cancel = this.opts.clock.setTimer(POSTSTOP_DEADLINE_MS, () => {
+      late = true;
+      this.wake();
+    });
+    try {
+      await this.until(() => late || done());
+    } finally {
+      cancel();
+    }
+    if (!late || done() || this.detached) return;
+    const live = hooks.filter((m) => this.taskStates[m.name]?.state !== 'dead');
+    this.log.warn({ tasks: live.map((m) => m.name), deadlineMs: POSTSTOP_DEADLINE_MS }, 'poststop tasks did not finish in time; killing them');
+    await Promise.all(live.map((m) => m.runner.halt(`Poststop task still running after ${formatDuration(POSTSTOP_DEADLINE_MS)} (its deadline)`)));
   }
 
   /** Removes the pause container (after the tasks: they live in its namespace). */

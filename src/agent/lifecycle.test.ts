@@ -5,7 +5,7 @@ import { viewOf } from '../core/alloc.js';
 import type { NodeId } from '../core/ids.js';
 import type { Group, JobType, TaskLifecycle } from '../core/job.js';
 import { FakeClock } from '../lib/clock.js';
-import { AllocRunner } from './alloc-runner.js';
+import { AllocRunner, POSTSTOP_DEADLINE_MS } from './alloc-runner.js';
 import { DriverHealthTracker } from './driver-health.js';
 import { restartJobType, taskRole } from './lifecycle.js';
 import { advance, aGroup, anAlloc, aRestartPolicy, aTask, RecordingDriver } from './testing.js';
@@ -104,6 +104,49 @@ test('batch: sidecars start before the main task and stop after it; poststop hoo
   await advance(clock, 100);
   assert.equal(driver.list().length, 0);
   assert.equal(driver.callsOf('start').filter((t) => t === 'report').length, 1, 'the poststop hook ran once');
+});
+
+test('a poststop hook that never ends is killed at its deadline, and the stop goes on', async () => {
+  const group = aGroup({
+    volumes: [{ name: 'data' }],
+    tasks: [
+      aTask({ name: 'web', volumeMounts: [{ volume: 'data', target: '/data', readOnly: false }] }),
+      aTask({ name: 'flush', ...sh('sleep 100000'), lifecycle: POSTSTOP, volumeMounts: [{ volume: 'data', target: '/data', readOnly: false }] }),
+    ],
+  });
+  const { r, driver, clock, last } = setup(group);
+  r.start();
+  await advance(clock, 200);
+  let stopped = false;
+  void r.stop().then(() => (stopped = true));
+  await advance(clock, POSTSTOP_DEADLINE_MS - 10_000, 10_000);
+  assert.equal(stopped, false, 'the hook gets its time');
+  assert.equal(last().taskStates.flush?.state, 'running');
+  assert.ok(!driver.callsOf('destroy').includes('.pause'));
+  await advance(clock, 20_000, 1_000);
+  assert.equal(stopped, true, 'then the stop goes on');
+  const flush = last().taskStates.flush!;
+  assert.equal(flush.state, 'dead');
+  assert.ok(
+    flush.events.some((e) => e.type === 'killing' && e.message.startsWith('Poststop task still running after 5m (its deadline): sent stop signal')),
+    flush.events.map((e) => e.message).join('\n'),
+  );
+  assert.deepEqual(driver.callsOf('destroy').slice(-1), ['.pause']);
+  assert.equal(driver.list().length, 0);
+  assert.deepEqual(driver.volumes(), []);
+  assert.equal(last().clientStatus, 'complete');
+});
+
+test('batch: a poststop hook past its deadline is killed (kept for its logs) and the allocation completes', async () => {
+  const group = aGroup({ tasks: [aTask({ name: 'job', ...sh('exit 0') }), aTask({ name: 'report', ...sh('sleep 100000'), lifecycle: POSTSTOP })] });
+  const { r, driver, clock, last } = setup(group, { jobType: 'batch' });
+  r.start();
+  await advance(clock, 1_000);
+  assert.equal(last().taskStates.report?.state, 'running');
+  await advance(clock, POSTSTOP_DEADLINE_MS, 10_000);
+  assert.equal(last().clientStatus, 'complete');
+  assert.equal(last().taskStates.report?.state, 'dead');
+  assert.deepEqual(driver.list().map((t) => t.spec.labels.task).sort(), ['job', 'report']);
 });
 
 test('main tasks start only once the prestart sidecars run', async () => {

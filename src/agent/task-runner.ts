@@ -141,16 +141,18 @@ export class TaskRunner {
 
   /**
    * Ends the loop and stops the container but keeps it (its logs stay readable): a batch
-   * allocation's sidecar once the main tasks are done. A later `stop()` removes it.
+   * allocation's sidecar once the main tasks are done, or a poststop hook past its
+   * deadline (`reason` then starts the 'killing' event). A later `stop()` removes it.
    */
-  halt(): Promise<void> {
+  halt(reason?: string): Promise<void> {
     this.halting ??= (async () => {
       this.loopAbort.abort();
       await this.loopDone;
       const handle = this.handleNow ?? this.opts.recovered?.handle;
       const live = this.current.state !== 'dead';
       if (handle && live) {
-        this.update((s) => pushEvent(s, this.opts.clock.now(), 'killing', `Sent stop signal; force kill after ${formatDuration(this.opts.task.killTimeoutMs)}`));
+        const signal = `stop signal; force kill after ${formatDuration(this.opts.task.killTimeoutMs)}`;
+        this.update((s) => pushEvent(s, this.opts.clock.now(), 'killing', reason ? `${reason}: sent ${signal}` : `Sent ${signal}`));
         await this.retryDriver('stop', () => this.opts.driver.stop(handle, this.opts.task.killTimeoutMs));
       }
       if (live) {

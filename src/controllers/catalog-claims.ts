@@ -7,7 +7,9 @@ import type { Job } from '../core/job.js';
  * (networking.md, "Bad input and faults"): a service name is unique per namespace (the
  * catalog, DNS and the VIP are keyed by namespace/name); an ingress host+path and a TCP
  * ingress port are unique cluster-wide (every ingress node listens for all of them). A job
- * re-submitting its own claims is fine. Pure, so the API runs it before anything is written.
+ * re-submitting its own claims is fine. Pure: the API runs it before anything is written (a
+ * quick answer), and `Cluster.registerJob` runs it again under a lock up to the commit, so
+ * two submissions racing each other cannot both pass.
  */
 
 /** One refused claim: where in the submitted job, and who holds it. */
@@ -24,6 +26,11 @@ interface Owner {
 function ownerText(owner: Owner, namespace: string): string {
   const name = owner.job.namespace === namespace ? `'${owner.job.name}'` : `'${owner.job.name}' (namespace '${owner.job.namespace}')`;
   return `job ${name}${owner.job.stopped ? ' (stopped: purge it to free the claim)' : ''}`;
+}
+
+/** Whether `job` claims anything at all (a service): only those need the check, and its lock. */
+export function claimsAnything(job: Job): boolean {
+  return job.groups.some((g) => (g.services?.length ?? 0) > 0);
 }
 
 /** Every conflict of `incoming` with the claims of `jobs` (all jobs known; `incoming`'s own current version is ignored). */

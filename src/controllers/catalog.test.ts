@@ -4,7 +4,10 @@ import type { AllocStatus, AllocView } from '../core/alloc.js';
 import type { Check, Job, Service } from '../core/job.js';
 import type { Catalog, CatalogService, CheckResult } from '../core/service.js';
 import { aServiceJob, aTask } from '../core/testing.js';
+import { KaruError } from '../core/errors.js';
+import { createStateStore } from '../store/index.js';
 import { prefixes } from '../store/state.js';
+import { newEvaluation } from './evals.js';
 import { CHECKS_NOT_RUN } from './catalog.js';
 import { parseServiceCidr, ipToNumber } from './catalog-vips.js';
 import { ControllerHarness, aRegistration } from './testing.js';
@@ -202,8 +205,15 @@ describe('the service catalog against a real store', () => {
 
   test('a second job declaring the same name does not replace the first in the catalog', async () => {
     await oneRunningCopy();
-    // The API refuses this at submit; the catalog must still be deterministic.
-    await h.ctl.cluster.registerJob(aJob([aService()], { name: 'zzz' }));
+    // registerJob refuses it, atomically with its write (catalog-claims.ts)...
+    const zzz = aJob([aService()], { name: 'zzz' });
+    await assert.rejects(h.ctl.cluster.registerJob(zzz), (e: unknown) => e instanceof KaruError && e.code === 'CONFLICT' && /already declared by job 'web'/.test(e.message));
+    // ...but a conflict written anyway (before that check existed) must still give a deterministic catalog.
+    const rev = await createStateStore(h.store).commit([
+      { kind: 'job', value: { ...zzz, version: 1, stopped: false, submittedAt: 0 }, expectedModRevision: 0 },
+      { kind: 'eval', value: newEvaluation('default', 'zzz', 'job-register', 0) },
+    ]);
+    await h.cache.waitFor(rev);
     await settle();
     const all = (await catalog()).services.filter((s) => s.name === 'web');
     assert.equal(all.length, 1);

@@ -431,5 +431,17 @@ export function runDriverSuite(name: string, factory: () => Promise<DriverHarnes
       await h.driver.removeVolume(volume);
       await h.driver.removeVolume(`${h.nodeId}-never-created`);
     });
+
+    it('lists the volumes it made for a node, with their allocation, until they are removed', async () => {
+      const volume = `${h.nodeId}-listed${n}`;
+      const task = await start(spec({ command: 'true', args: [], volumes: [{ name: volume, target: '/data', readOnly: false }] }));
+      await h.driver.wait(task);
+      const mine = (await h.driver.listVolumes(h.nodeId)).filter((v) => v.name === volume);
+      assert.deepEqual(mine, [{ name: volume, allocId: task.labels.allocId }]);
+      assert.deepEqual(await h.driver.listVolumes(`${h.nodeId}-other`), [], 'another node sees none of them');
+      await h.driver.destroy(task);
+      await h.driver.removeVolume(volume);
+      assert.deepEqual((await h.driver.listVolumes(h.nodeId)).filter((v) => v.name === volume), []);
+    });
   });
 }

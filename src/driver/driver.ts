@@ -36,6 +36,12 @@ export interface Driver {
   exec(handle: TaskHandle, command: string[], opts: { timeoutMs: number }): Promise<ExecResult>;
   /** Removes the allocation-local volume `name` (TaskSpec.volumes). Idempotent. */
   removeVolume(name: string): Promise<void>;
+  /**
+   * Every allocation-local volume this driver created for `nodeId` that still exists, with
+   * the allocation it belongs to, so a restarted agent can remove those of allocations it
+   * no longer runs (an agent that died between removing the containers and the volumes).
+   */
+  listVolumes(nodeId: string): Promise<VolumeInfo[]>;
   /** Subscribes to health changes of the driver itself (engine down/up). */
   onHealthChange(listener: (healthy: boolean, detail: string) => void): () => void;
   close(): Promise<void>;
@@ -86,6 +92,12 @@ export interface TaskSpec {
   volumes?: { name: string; target: string; readOnly: boolean }[];
   /** Resolver configuration inside the container (the node's Karu DNS). Absent: the engine's default. */
   dns?: { servers: string[]; search: string[] };
+}
+
+/** An allocation-local volume found by `listVolumes`. */
+export interface VolumeInfo {
+  name: string;
+  allocId: string;
 }
 
 export interface ExecResult {

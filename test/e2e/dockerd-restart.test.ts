@@ -7,7 +7,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { openSync, readFileSync, existsSync } from 'node:fs';
-import { DevCluster, docker, dockerAvailable, eventually, httpGet } from './harness.js';
+import { DevCluster, docker, dockerAvailable, eventually, httpGet, NO_DATAPLANE } from './harness.js';
 
 const JOB = `
 name: e2e-survivor
@@ -50,7 +50,7 @@ const canRestartDockerd = dockerAvailable() && dockerdPid() !== undefined && pro
 describe('dockerd stopped and restarted under the agent', { skip: !canRestartDockerd && 'needs root and a dockerd whose pid is in /var/run/docker.pid' }, () => {
   const dev = new DevCluster();
   before(async () => {
-    await dev.start();
+    await dev.start(NO_DATAPLANE);
   });
   after(async () => {
     if (!dockerdPid()) startDockerd();

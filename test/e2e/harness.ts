@@ -29,6 +29,13 @@ export async function freePort(): Promise<number> {
 }
 
 
+/**
+ * `karu dev` without its data plane: for tests that reach apps on their host ports. The
+ * data plane binds the node's DNS address (10.99.0.1:53) and an ingress port, which one
+ * process at a time can hold: only the tests about it (dataplane.test.ts) run it.
+ */
+export const NO_DATAPLANE = ['--no-dataplane'];
+
 /** `karu dev` as a real process: server + agent, its own data dir and port. */
 export class DevCluster {
   readonly dataDir: string;
@@ -104,7 +111,7 @@ export class DevCluster {
     return out;
   }
 
-  /** Stops the process and removes every container and file it made. */
+  /** Stops the process and removes every container, volume and file it made. */
   async destroy(): Promise<void> {
     let nodeIds: string[] = [];
     try {
@@ -116,6 +123,8 @@ export class DevCluster {
     for (const id of nodeIds) {
       const list = await docker.listContainers({ all: true, filters: { label: [`karu.node=${id}`] } });
       await Promise.all(list.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+      const { Volumes: volumes } = await docker.listVolumes({ filters: { label: [`karu.node=${id}`] } });
+      await Promise.all((volumes ?? []).map((v) => docker.getVolume(v.Name).remove().catch(() => undefined)));
     }
     rmSync(this.dataDir, { recursive: true, force: true });
   }

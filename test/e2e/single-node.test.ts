@@ -5,7 +5,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AllocView } from '../../src/core/alloc.js';
-import { DevCluster, docker, dockerAvailable, eventually, httpGet } from './harness.js';
+import { DevCluster, docker, dockerAvailable, eventually, httpGet, NO_DATAPLANE } from './harness.js';
 
 const WEB = `
 name: e2e-web
@@ -30,7 +30,7 @@ describe('karu dev on a real Docker Engine', { skip: !dockerAvailable() && 'no D
   const dev = new DevCluster();
 
   before(async () => {
-    await dev.start();
+    await dev.start(NO_DATAPLANE);
   });
 
   after(async () => {
@@ -84,7 +84,7 @@ describe('karu dev on a real Docker Engine', { skip: !dockerAvailable() && 'no D
     });
     await orphan.start();
 
-    await dev.start();
+    await dev.start(NO_DATAPLANE);
     const afterAllocs = await dev.client.listAllocations({ job: 'e2e-web' });
     assert.deepEqual(afterAllocs.map((a) => a.id).sort(), beforeAllocs.map((a) => a.id).sort(), 'same allocations after restart');
     await eventually('the orphan to be removed', async () => !(await docker.listContainers({ all: true })).some((c) => c.Id === orphan.id), 20_000);

@@ -8,7 +8,9 @@
  *       client's IP in X-Forwarded-For;
  *   (d) an endpoint whose check fails, or whose container is killed, leaves rotation
  *       (VIP and ingress), and comes back when healthy;
- *   (e) the node's DNS answers A (the VIP) and SRV (every healthy endpoint).
+ *   (e) the node's DNS answers A (the VIP) and SRV (every healthy endpoint);
+ *   (f) a pod keeps running across a restart of its agent (reattached, not restarted),
+ *       and is reachable by name again once the agent's data plane is back.
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -74,7 +76,10 @@ function clientJob(): Record<string, unknown> {
   };
 }
 
-/** A pod: `server` serves /data on localhost:8080, `writer` writes /data/index.html; one volume. */
+/**
+ * A pod: `server` serves /data on localhost:8080, `writer` writes /data/index.html; one
+ * volume. Declared as the service `podweb`, so it is reachable by name from the client.
+ */
 function podJob(): Record<string, unknown> {
   return {
     name: 'pod',
@@ -86,9 +91,18 @@ function podJob(): Record<string, unknown> {
         constraints: onHost('host1'),
         volumes: ['data'],
         tasks: [
-          { name: 'server', image: 'karu/busybox:1', command: 'sh', args: ['-c', 'mkdir -p /data && exec httpd -f -p 8080 -h /data'], resources: { cpu: 20, memory: 8 }, volumeMounts: [{ volume: 'data', target: '/data' }] },
+          {
+            name: 'server',
+            image: 'karu/busybox:1',
+            command: 'sh',
+            args: ['-c', 'mkdir -p /data && exec httpd -f -p 8080 -h /data'],
+            resources: { cpu: 20, memory: 8 },
+            ports: [{ label: 'http', to: 8080 }],
+            volumeMounts: [{ volume: 'data', target: '/data' }],
+          },
           { name: 'writer', image: 'karu/busybox:1', command: 'sh', args: ['-c', 'echo from-the-writer > /data/index.html && exec sleep 3600'], resources: { cpu: 20, memory: 8 }, volumeMounts: [{ volume: 'data', target: '/data' }] },
         ],
+        services: [{ name: 'podweb', port: 'http', checks: [{ type: 'http', path: '/index.html', interval: '1s', timeout: '500ms' }] }],
       },
     ],
   };
@@ -273,6 +287,31 @@ describe('lab networking: discovery by name across hosts, pods, ingress with the
         return res.out.includes('from-the-writer') ? res : undefined;
       }, 30_000, 500);
       assert.match(r.out, /200 OK/);
+    } catch (e) {
+      throw withLogs(lab, e);
+    }
+  });
+
+  test('(f) the pod keeps running across a restart of its agent, and is reachable by name again after it', async (t) => {
+    try {
+      const host = lab!.host(1);
+      const byName = async () => (await execIn(host, client, `printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc -w 3 podweb 8080`)).out.includes('from-the-writer');
+      await eventually('the client to reach the pod by name', byName, ROTATION_BOUND_MS, 500);
+      const podContainers = async () => (await host.docker.listContainers({ all: true, filters: { label: ['karu.job=pod'] } })).map((c) => `${c.Labels['karu.task']} ${c.Id} ${c.State}`).sort();
+      const before = await podContainers();
+      assert.equal(before.length, 3, `pause, server, writer: ${before.join(', ')}`);
+      const [alloc] = runningAllocs(await lab!.client.listAllocations({ job: 'pod' }));
+
+      await lab!.killAgent(host);
+      await lab!.startAgent(host);
+      // The data plane lives in the agent: names resolve again once it has followed the catalog.
+      const start = Date.now();
+      await eventually('the client to reach the pod by name after the agent restart', byName, ROTATION_BOUND_MS, 250);
+      t.diagnostic(`reachable by name ${Date.now() - start} ms after the restarted agent was ready`);
+      assert.deepEqual(await podContainers(), before, 'the same three containers, still running: reattached, not restarted');
+      const after = (await lab!.client.listAllocations({ job: 'pod' })).find((a) => a.id === alloc!.id)!;
+      assert.equal(after.clientStatus, 'running');
+      for (const task of ['server', 'writer']) assert.equal(after.taskStates[task]?.restarts, 0, `${task} was not restarted`);
     } catch (e) {
       throw withLogs(lab, e);
     }

@@ -12,7 +12,8 @@ export function jobRoutes({ controlPlane: cp, validateJob }: ApiDeps) {
     .post('/jobs', async (c) => {
       const body = await parseJsonBody(c, registerJobBody);
       const job = validateJob(body.job);
-      // Service names, ingress hosts+paths and TCP ingress ports held by other jobs: 409 naming the owner.
+      // Service names, ingress hosts+paths and TCP ingress ports held by other jobs: 409 naming
+      // the owner. A quick answer only: registerJob checks again atomically with its write.
       assertNoJobClaimConflicts(cp.state.jobs(), job);
       const res: RegisterJobResponse = await cp.registerJob(job);
       return c.json(res, res.result === 'created' ? 201 : 200);

@@ -15,6 +15,7 @@ import {
   type TaskHandle,
   type TaskInspection,
   type TaskSpec,
+  type VolumeInfo,
 } from '../driver.js';
 import { containerConfig, LABEL, taskLabelsFrom, type ContainerConfigOptions } from './container-config.js';
 import { engineMessage, isUnreachable, statusOf, toDriverError } from './docker-errors.js';
@@ -315,6 +316,22 @@ export class DockerDriver implements Driver {
       if (status === 409) throw new DriverError(`remove volume ${name}: ${engineMessage(e)}`, true, { cause: e });
       throw this.error(e, `remove volume ${name}`);
     }
+  }
+
+  async listVolumes(nodeId: string): Promise<VolumeInfo[]> {
+    this.assertOpen();
+    let list: Awaited<ReturnType<Dockerode['listVolumes']>>;
+    try {
+      list = await this.docker.listVolumes({ filters: { label: [`${LABEL.managed}=true`, `${LABEL.node}=${nodeId}`] } });
+    } catch (e) {
+      throw this.error(e, 'list volumes');
+    }
+    const out: VolumeInfo[] = [];
+    for (const v of list.Volumes ?? []) {
+      const allocId = v.Labels?.[LABEL.alloc];
+      if (allocId) out.push({ name: v.Name, allocId });
+    }
+    return out;
   }
 
   /**

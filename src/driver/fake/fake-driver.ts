@@ -11,6 +11,7 @@ import {
   type TaskHandle,
   type TaskInspection,
   type TaskSpec,
+  type VolumeInfo,
 } from '../driver.js';
 import { checkNetworkSpec } from '../spec-checks.js';
 import { playExec } from './fake-exec.js';
@@ -329,6 +330,11 @@ export class FakeDriver implements Driver {
     // As Docker: a volume mounted by any existing task, running or not, is in use.
     if (user) throw new DriverError(`remove volume ${name}: volume is in use by task ${user.handle.id}`, true);
     this.volumeSet.delete(name);
+  }
+
+  async listVolumes(nodeId: string): Promise<VolumeInfo[]> {
+    this.assertUsable();
+    return [...this.volumeSet].filter(([, v]) => v.nodeId === nodeId).map(([name, v]) => ({ name, allocId: v.allocId }));
   }
 
   async close(): Promise<void> {
