@@ -67,3 +67,5 @@ async function main(): Promise<void> {
 }
 
 await main();
+// Done (cleanup included): a pending wait timer must not keep the process alive for minutes.
+process.exit();

@@ -1,4 +1,4 @@
-import { newAllocId } from '../core/ids.js';
+import { newAllocId, type AllocId, type NodeId } from '../core/ids.js';
 import type { Job } from '../core/job.js';
 import { seededRng } from '../lib/rng.js';
 import { schedule } from '../scheduler/index.js';
@@ -46,6 +46,7 @@ export async function planJob(cache: StateCache, listJobVersions: (ns: string, n
     node: (id) => cache.node(id),
     allocsByNode: (id) => cache.allocsByNode(id),
     allocsByJob: (ns, n) => cache.allocsByJob(ns, n),
+    ...(cache.nodeUsage ? { nodeUsage: (id: NodeId) => cache.nodeUsage!(id), alloc: (id: AllocId) => cache.alloc(id) } : {}),
     jobVersion: (ns, n, v) => (ns === job.namespace && n === job.name ? (v === job.version ? job : versions.get(v)) : undefined),
   };
   const evaluation = newEvaluation(job.namespace, job.name, 'job-register', now);

@@ -1,5 +1,5 @@
 import type { Evaluation } from '../core/evaluation.js';
-import { newAllocId, splitJobKey, type JobKey } from '../core/ids.js';
+import { newAllocId, splitJobKey, type AllocId, type JobKey, type NodeId } from '../core/ids.js';
 import type { Clock } from '../lib/clock.js';
 import { seededRng } from '../lib/rng.js';
 import type { Logger } from '../lib/logger.js';
@@ -43,6 +43,7 @@ export class SchedulerWorker {
       node: (id) => cache.node(id),
       allocsByNode: (id) => cache.allocsByNode(id),
       allocsByJob: (ns, n) => cache.allocsByJob(ns, n),
+      ...(cache.nodeUsage ? { nodeUsage: (id: NodeId) => cache.nodeUsage!(id), alloc: (id: AllocId) => cache.alloc(id) } : {}),
       jobVersion: (ns, n, v) => (ns === namespace && n === name ? versions.get(v) : undefined),
     };
   }

@@ -20,6 +20,24 @@ export interface SchedulerState {
    * containers. Optional: without it every version change replaces the allocations.
    */
   jobVersion?(namespace: string, name: string, version: number): Job | undefined;
+  /**
+   * What the live allocations on a node hold, kept incrementally by the read model, so a
+   * plan costs O(placements) instead of O(allocations on the nodes it touches). Optional
+   * (with `alloc`): without them the scheduler sums `allocsByNode`. Read synchronously.
+   */
+  nodeUsage?(nodeId: NodeId): NodeUsageSnapshot;
+  /** One allocation by id (with `nodeUsage`: to subtract the allocations a plan stops). */
+  alloc?(id: AllocId): AllocView | undefined;
+}
+
+/** The sum over a node's live allocations (`isLive`): what `nodeUsage` answers. */
+export interface NodeUsageSnapshot {
+  readonly cpuMhz: number;
+  readonly memoryMb: number;
+  /** Host ports held by live allocations. */
+  readonly ports: ReadonlySet<number>;
+  /** Live allocations per `namespace/job/group` (usage.ts `groupKey`). */
+  readonly groups: ReadonlyMap<string, number>;
 }
 
 export interface ScheduleContext {

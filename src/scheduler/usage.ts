@@ -4,7 +4,11 @@ import type { AllocId, NodeId } from '../core/ids.js';
 import type { Resources } from '../core/resources.js';
 import type { SchedulerState } from './types.js';
 
-/** What is in use on one node, as the plan being built would leave it. */
+/**
+ * What is in use on one node, as the plan being built would leave it. The tracker may
+ * share `ports` and `groups` with the state until it first changes them: read them, and
+ * change usage only through `UsageTracker.add`/`release`.
+ */
 export interface NodeUsage {
   used: Resources;
   /** Host ports held by live allocations (static and dynamic alike). */
@@ -24,8 +28,15 @@ export const groupKey = (a: { namespace: string; jobName: string; group: string 
  */
 export class UsageTracker {
   private readonly byNode = new Map<NodeId, NodeUsage>();
+  /** Nodes whose `ports`/`groups` are still the state's own objects (copied on first change). */
+  private readonly shared = new Set<NodeId>();
   /** Allocations freed so far: the plan's stops, then its preemptions as they are chosen. */
   private readonly freed: Set<AllocId>;
+  /**
+   * With the state's `nodeUsage`: the live allocations, per node, that the snapshot counts
+   * but this tracker must not (the plan's stops and ignored ids). Undefined: sum instead.
+   */
+  private readonly discount: Map<NodeId, AllocView[]> | undefined;
 
   /**
    * @param stopping allocations the plan stops: their resources count as free. The plan
@@ -39,6 +50,18 @@ export class UsageTracker {
     private readonly ignore: ReadonlySet<AllocId> = new Set(),
   ) {
     this.freed = new Set(stopping);
+    if (state.nodeUsage !== undefined && state.alloc !== undefined) {
+      this.discount = new Map();
+      for (const ids of [stopping, ignore]) {
+        for (const id of ids) {
+          const a = state.alloc(id);
+          if (a === undefined || !isLive(a)) continue;
+          const list = this.discount.get(a.nodeId);
+          if (list === undefined) this.discount.set(a.nodeId, [a]);
+          else if (!list.some((b) => b.id === id)) list.push(a);
+        }
+      }
+    }
   }
 
   /** Whether the plan stops (or preempts) `id`. */
@@ -49,11 +72,7 @@ export class UsageTracker {
   of(nodeId: NodeId): NodeUsage {
     let u = this.byNode.get(nodeId);
     if (u === undefined) {
-      u = { used: { cpuMhz: 0, memoryMb: 0 }, ports: new Set(), groups: new Map() };
-      for (const a of this.state.allocsByNode(nodeId)) {
-        if (!isLive(a) || this.freed.has(a.id) || this.ignore.has(a.id)) continue;
-        addTo(u, a);
-      }
+      u = this.discount !== undefined ? this.fromSnapshot(nodeId, this.discount) : this.sum(nodeId);
       this.byNode.set(nodeId, u);
     }
     return u;
@@ -61,7 +80,42 @@ export class UsageTracker {
 
   /** Counts a placement the plan has just made. */
   add(alloc: Allocation): void {
-    addTo(this.of(alloc.nodeId), alloc);
+    addTo(this.owned(alloc.nodeId), alloc);
+  }
+
+  /** The state's usage of the node, sharing its sets until the first change. */
+  private fromSnapshot(nodeId: NodeId, discount: Map<NodeId, AllocView[]>): NodeUsage {
+    const s = this.state.nodeUsage!(nodeId);
+    const u: NodeUsage = { used: { cpuMhz: s.cpuMhz, memoryMb: s.memoryMb }, ports: s.ports as Set<number>, groups: s.groups as Map<string, number> };
+    const minus = discount.get(nodeId);
+    if (minus === undefined) {
+      this.shared.add(nodeId);
+      return u;
+    }
+    u.ports = new Set(u.ports);
+    u.groups = new Map(u.groups);
+    for (const a of minus) subtract(u, a);
+    return u;
+  }
+
+  /** The sum over the node's live allocations (states without `nodeUsage`). */
+  private sum(nodeId: NodeId): NodeUsage {
+    const u: NodeUsage = { used: { cpuMhz: 0, memoryMb: 0 }, ports: new Set(), groups: new Map() };
+    for (const a of this.state.allocsByNode(nodeId)) {
+      if (!isLive(a) || this.freed.has(a.id) || this.ignore.has(a.id)) continue;
+      addTo(u, a);
+    }
+    return u;
+  }
+
+  /** The node's usage, with sets of its own (copied from the state's on first change). */
+  private owned(nodeId: NodeId): NodeUsage {
+    const u = this.of(nodeId);
+    if (this.shared.delete(nodeId)) {
+      u.ports = new Set(u.ports);
+      u.groups = new Map(u.groups);
+    }
+    return u;
   }
 
   /** Frees a live allocation of the snapshot the plan now stops (a preemption). Idempotent. */
@@ -70,15 +124,18 @@ export class UsageTracker {
     const counted = this.byNode.has(alloc.nodeId) && isLive(alloc) && !this.ignore.has(alloc.id);
     this.freed.add(alloc.id);
     if (!counted) return;
-    const u = this.byNode.get(alloc.nodeId)!;
-    u.used.cpuMhz -= alloc.resources.cpuMhz;
-    u.used.memoryMb -= alloc.resources.memoryMb;
-    for (const p of alloc.ports) u.ports.delete(p.host);
-    const k = groupKey(alloc);
-    const n = (u.groups.get(k) ?? 0) - 1;
-    if (n > 0) u.groups.set(k, n);
-    else u.groups.delete(k);
+    subtract(this.owned(alloc.nodeId), alloc);
   }
+}
+
+function subtract(u: NodeUsage, a: Allocation): void {
+  u.used.cpuMhz -= a.resources.cpuMhz;
+  u.used.memoryMb -= a.resources.memoryMb;
+  for (const p of a.ports) u.ports.delete(p.host);
+  const k = groupKey(a);
+  const n = (u.groups.get(k) ?? 0) - 1;
+  if (n > 0) u.groups.set(k, n);
+  else u.groups.delete(k);
 }
 
 function addTo(u: NodeUsage, a: Allocation): void {

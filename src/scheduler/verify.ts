@@ -44,8 +44,8 @@ export function verifyPlan(state: SchedulerState, plan: Plan): PlanVerdict {
     const victims = preemptFor.get(alloc.id) ?? [];
     const held: AllocView[] = [];
     for (const p of victims) {
-      const v = state.allocsByNode(p.nodeId).find((a) => a.id === p.allocId);
-      if (v !== undefined && isLive(v) && !usage.isFreed(v.id)) held.push(v);
+      const v = state.alloc !== undefined ? state.alloc(p.allocId) : state.allocsByNode(p.nodeId).find((a) => a.id === p.allocId);
+      if (v !== undefined && v.nodeId === p.nodeId && isLive(v) && !usage.isFreed(v.id)) held.push(v);
     }
     const reason = whyNot(state.node(alloc.nodeId), alloc, usage, held);
     if (reason === undefined) {

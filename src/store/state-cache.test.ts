@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { AllocId, NodeId } from '../core/ids.js';
+import { isLive } from '../core/alloc.js';
 import { FakeClock } from '../lib/clock.js';
+import { seededRng } from '../lib/rng.js';
 import { silentLogger } from '../lib/logger.js';
 import { openSqliteStore, type SqliteStore } from './sqlite/sqlite-store.js';
 import { openStateCache } from './state-cache.js';
@@ -247,5 +249,43 @@ describe('openStateCache', { timeout: 10_000 }, () => {
     await state.commit([{ kind: 'node', value: aNode('node_9') }]);
     await c.waitFor(await store.revision());
     assert.ok(c.node('node_9' as NodeId));
+  });
+
+  it('keeps every node usage equal to the sum over its live allocations, whatever changes', async () => {
+    const c = await open();
+    const rng = seededRng(7);
+    const nodes = ['node_1', 'node_2', 'node_3'];
+    const pick = <T>(xs: readonly T[]): T => xs[rng.int(0, xs.length - 1)]!;
+    for (let step = 0; step < 300; step++) {
+      const id = `alloc_${rng.int(1, 25)}`;
+      const roll = rng.next();
+      const write =
+        roll < 0.45
+          ? {
+              kind: 'alloc' as const,
+              value: anAlloc(id, {
+                nodeId: pick(nodes) as NodeId,
+                jobName: pick(['web', 'db']),
+                desiredStatus: pick(['run', 'run', 'stop'] as const),
+                resources: { cpuMhz: rng.int(1, 9) * 100, memoryMb: rng.int(1, 9) * 64 },
+                ports: rng.next() < 0.5 ? [{ task: 'main', label: 'http', host: pick([8080, 8081, 20000]), to: 80 }] : [],
+              }),
+            }
+          : roll < 0.85
+            ? { kind: 'allocStatus' as const, value: aStatus(id, { clientStatus: pick(['pending', 'running', 'complete', 'failed', 'lost'] as const), ...(rng.next() < 0.3 ? { taskStates: {} } : {}) }) }
+            : undefined;
+      const rev = write ? await state.commit([write]) : await state.commit([], [{ kind: pick(['alloc', 'allocStatus'] as const), id: id as AllocId }]);
+      await c.waitFor(rev);
+      for (const n of nodes) {
+        const live = c.allocsByNode(n as NodeId).filter(isLive);
+        const u = c.nodeUsage!(n as NodeId);
+        assert.equal(u.cpuMhz, live.reduce((x, a) => x + a.resources.cpuMhz, 0), `step ${step}: ${n} cpu`);
+        assert.equal(u.memoryMb, live.reduce((x, a) => x + a.resources.memoryMb, 0), `step ${step}: ${n} memory`);
+        assert.deepEqual([...u.ports].sort(), [...new Set(live.flatMap((a) => a.ports.map((p) => p.host)))].sort(), `step ${step}: ${n} ports`);
+        const groups = new Map<string, number>();
+        for (const a of live) groups.set(`${a.namespace}/${a.jobName}/${a.group}`, (groups.get(`${a.namespace}/${a.jobName}/${a.group}`) ?? 0) + 1);
+        assert.deepEqual(new Map(u.groups), groups, `step ${step}: ${n} groups`);
+      }
+    }
   });
 });

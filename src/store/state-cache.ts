@@ -8,7 +8,7 @@ import { systemClock, type Clock } from '../lib/clock.js';
 import type { Disposable } from '../lib/disposable.js';
 import { createLogger, type Logger } from '../lib/logger.js';
 import { CACHED_PREFIXES, cachedPrefixOf, diffIndexes, StateIndex } from './state-index.js';
-import { keys, type StateCache, type StateChange } from './state.js';
+import { keys, prefixes, type NodeLoad, type StateCache, type StateChange } from './state.js';
 import { CompactedError, type Store, type WatchEvent } from './store.js';
 
 export interface StateCacheOptions {
@@ -21,6 +21,14 @@ export interface StateCacheOptions {
   /** Wait before retrying a resync that failed. Default 1000. */
   resyncRetryMs?: number;
 }
+
+/** Keys per list call when (re)loading. */
+const LIST_PAGE = 10_000;
+
+/** Statuses first: an allocation applied after its status gets its merged view once. */
+const LOAD_ORDER = [...CACHED_PREFIXES].sort((a, b) => (a === prefixes.allocStatus ? -1 : b === prefixes.allocStatus ? 1 : 0));
+
+const NO_LOAD: NodeLoad = Object.freeze({ cpuMhz: 0, memoryMb: 0, ports: new Set<number>(), groups: new Map<string, number>() });
 
 type Listener = (changes: StateChange[], revision: number) => void;
 
@@ -119,11 +127,17 @@ class WatchedStateCache implements StateCache {
   }
 
   allocsByNode(nodeId: NodeId): AllocView[] {
-    return this.viewsOf(this.idx.allocsByNode.get(nodeId));
+    const m = this.idx.allocsByNode.get(nodeId);
+    return m ? [...m.values()] : [];
   }
 
   allocsByJob(namespace: string, name: string): AllocView[] {
-    return this.viewsOf(this.idx.allocsByJob.get(jobKey(namespace, name)));
+    const m = this.idx.allocsByJob.get(jobKey(namespace, name));
+    return m ? [...m.values()] : [];
+  }
+
+  nodeUsage(nodeId: NodeId): NodeLoad {
+    return this.idx.loads.get(nodeId) ?? NO_LOAD;
   }
 
   eval(id: EvalId): Evaluation | undefined {
@@ -189,22 +203,27 @@ class WatchedStateCache implements StateCache {
       },
       (err) => this.onWatchError(err, gen),
     );
-    const lists = await Promise.all(CACHED_PREFIXES.map((p) => this.store.list(p)));
-    if (gen !== this.generation) return;
-
+    // Listed page by page (bounded memory with a million allocations), statuses before
+    // allocations so each allocation's view is built once, not once per half.
     const fresh = this.newIndex();
-    const listedAt = new Map<string, number>();
     let revision = from;
-    CACHED_PREFIXES.forEach((prefix, i) => {
-      const list = lists[i]!;
-      listedAt.set(prefix, list.revision);
-      revision = Math.max(revision, list.revision);
-      for (const kv of list.items) fresh.apply(kv.key, kv.value, kv.modRevision);
-    });
+    for (const prefix of LOAD_ORDER) {
+      let after: string | undefined;
+      for (;;) {
+        const page = await this.store.list(prefix, { limit: LIST_PAGE, ...(after !== undefined ? { startAfter: after } : {}) });
+        if (gen !== this.generation) return;
+        revision = Math.max(revision, page.revision);
+        for (const kv of page.items) fresh.apply(kv.key, kv.value, kv.modRevision);
+        if (page.items.length < LIST_PAGE) break;
+        after = page.items[page.items.length - 1]!.key;
+      }
+    }
+    // Pages may be read at different revisions, so a buffered event is applied only when
+    // it is newer than what the list gave for its key: exact per key, whatever the page.
+    // (A key the list did not have takes every event: they replay in order to its end state.)
     for (const batch of buffer) {
       for (const e of batch) {
-        const prefix = cachedPrefixOf(e.key);
-        if (prefix !== undefined && e.revision > listedAt.get(prefix)!) fresh.apply(e.key, e.type === 'put' ? e.value : undefined, e.revision);
+        if (cachedPrefixOf(e.key) !== undefined && e.revision > (fresh.modRevisions.get(e.key) ?? 0)) fresh.apply(e.key, e.type === 'put' ? e.value : undefined, e.revision);
         revision = Math.max(revision, e.revision);
       }
     }
@@ -260,13 +279,6 @@ class WatchedStateCache implements StateCache {
         if (!this.closed) this.resync();
       });
     });
-  }
-
-  private viewsOf(ids: Set<AllocId> | undefined): AllocView[] {
-    if (!ids) return [];
-    const out: AllocView[] = [];
-    for (const id of ids) out.push(this.idx.views.get(id)!);
-    return out;
   }
 
   private newIndex(): StateIndex {

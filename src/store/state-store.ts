@@ -6,6 +6,7 @@ import type { Allocation, AllocStatus } from '../core/alloc.js';
 import type { Evaluation } from '../core/evaluation.js';
 import { keys, prefixes, type NodeRevocation, type ServiceVip, type StateDelete, type StateStore, type StateWrite, type Versioned } from './state.js';
 import type { Compare, Store, TxnOp } from './store.js';
+import { decodeRecord, encodeRecord } from './codec.js';
 
 /**
  * Typed records over any Store: JSON values under the key layout of state.ts.
@@ -46,7 +47,7 @@ export function createStateStore(store: Store): StateStore {
       for (const w of writes) {
         const key = writeKey(w);
         if (w.expectedModRevision !== undefined) compares.push({ key, target: 'modRevision', op: '=', value: w.expectedModRevision });
-        ops.push({ type: 'put', key, value: JSON.stringify(w.value) });
+        ops.push({ type: 'put', key, value: encodeRecord(key, w.value) });
       }
       for (const d of deletes) {
         if (d.kind === 'jobVersions') {
@@ -128,7 +129,7 @@ async function conflictFor(store: Store, compares: Compare[]): Promise<ConflictE
 
 function decode<T>(key: string, value: string): T {
   try {
-    return JSON.parse(value) as T;
+    return decodeRecord(key, value) as T;
   } catch (err) {
     throw new KaruError('INTERNAL', `the value at ${key} is not valid JSON`, { cause: err, retryable: false });
   }

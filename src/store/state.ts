@@ -89,6 +89,21 @@ export type StateDelete =
   | { kind: 'eval'; id: EvalId }
   | { kind: 'serviceVip'; namespace: string; name: string };
 
+/**
+ * What the live allocations on one node hold, kept up to date by the read model as
+ * allocations and their statuses change. Structurally the scheduler's `NodeUsageSnapshot`
+ * (scheduler/types.ts). The object is live: it changes as the cache applies changes, so
+ * read it synchronously and do not keep it.
+ */
+export interface NodeLoad {
+  readonly cpuMhz: number;
+  readonly memoryMb: number;
+  /** Host ports held by live allocations. */
+  readonly ports: ReadonlySet<number>;
+  /** Live allocations per `namespace/job/group`. */
+  readonly groups: ReadonlyMap<string, number>;
+}
+
 /** A change seen by the read model, one per key changed. */
 export type StateChange =
   | { type: 'job'; key: string; before?: Job; after?: Job }
@@ -133,6 +148,8 @@ export interface StateCache {
   allocs(): AllocView[];
   allocsByNode(nodeId: NodeId): AllocView[];
   allocsByJob(namespace: string, name: string): AllocView[];
+  /** What the live allocations on `nodeId` hold; O(1). Live object: see NodeLoad. Optional so test fakes need not keep it. */
+  nodeUsage?(nodeId: NodeId): NodeLoad;
   eval(id: EvalId): Evaluation | undefined;
   evals(filter?: { namespace?: string; jobName?: string }): Evaluation[];
   /** Resolves once the cache has applied `revision` (or rejects after `timeoutMs`, default 5 s). */

@@ -39,7 +39,7 @@ runStoreSuite('sqlite file', async () => {
 });
 
 describe('SqliteStore specifics', () => {
-  it('runs in WAL mode with synchronous=FULL by default', async () => {
+  it('runs in WAL mode, fsyncing the WAL itself (group commit) by default, or SQLite synchronous=FULL without it', async () => {
     const dir = tempDir();
     const path = join(dir, 'karu.db');
     try {
@@ -50,9 +50,62 @@ describe('SqliteStore specifics', () => {
       assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
       db.close();
       // synchronous is per connection: check the one the store opens.
-      const probe = openSqliteStore({ path }) as unknown as { db: Database.Database; close(): Promise<void> };
-      assert.equal(probe.db.pragma('synchronous', { simple: true }), 2);
+      type Probe = { db: Database.Database; walFd: number | undefined; close(): Promise<void> };
+      const probe = openSqliteStore({ path }) as unknown as Probe;
+      assert.equal(probe.db.pragma('synchronous', { simple: true }), 1, 'NORMAL: the store syncs the WAL before acknowledging');
+      assert.equal(typeof probe.walFd, 'number');
       await probe.close();
+      const full = openSqliteStore({ path, groupCommit: false }) as unknown as Probe;
+      assert.equal(full.db.pragma('synchronous', { simple: true }), 2);
+      assert.equal(full.walFd, undefined);
+      await full.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('group commit: concurrent writes share fsyncs, and none is shown or acknowledged before its fsync', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'karu.db');
+    try {
+      const store = openSqliteStore({ path });
+      const seen: number[] = [];
+      store.watch('/', await store.revision(), (events) => seen.push(...events.map((e) => e.revision)));
+      const writes = Array.from({ length: 200 }, (_, i) => store.put(`/g/${i}`, String(i)));
+      // Committed (reads see them) but not acknowledged: no watcher has them, revision() does not count them.
+      assert.equal((await store.get('/g/199'))?.value, '199');
+      assert.equal(await store.revision(), 0);
+      assert.deepEqual(seen, []);
+      const revisions = await Promise.all(writes);
+      assert.deepEqual(revisions, Array.from({ length: 200 }, (_, i) => i + 1));
+      assert.equal(await store.revision(), 200);
+      assert.deepEqual(seen, revisions, 'every revision once, in order');
+      assert.ok(store.syncCount < 10, `${store.syncCount} fsyncs for 200 writes`);
+
+      // A write not awaited before close is still synced; a second process sees every acknowledged one.
+      const last = store.put('/g/last', 'x');
+      await store.close();
+      assert.equal(await last, 201);
+      const again = openSqliteStore({ path });
+      assert.equal((await again.get('/g/last'))?.value, 'x');
+      assert.equal(await again.revision(), 201);
+      await again.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('an acknowledged write is in the file even if the process dies without closing the store', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'karu.db');
+    try {
+      const store = openSqliteStore({ path });
+      await store.put('/crash/a', '1');
+      // Another connection reads the database as a restarted server would (the first is never closed).
+      const db = new Database(path, { readonly: true });
+      assert.equal((db.prepare('SELECT value FROM kv WHERE key = ?').get('/crash/a') as { value: string }).value, '1');
+      db.close();
+      await store.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

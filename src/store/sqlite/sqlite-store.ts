@@ -1,3 +1,4 @@
+import { closeSync, fsync, fsyncSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { ConflictError, KaruError, NotFoundError, UnavailableError } from '../../core/errors.js';
 import { systemClock, type Clock } from '../../lib/clock.js';
@@ -30,6 +31,13 @@ export interface SqliteStoreOptions {
    * benchmarks and throwaway dev clusters.
    */
   synchronous?: 'full' | 'normal';
+  /**
+   * With 'full' on a file: commit each write at once without an fsync, and acknowledge it
+   * (resolve the call, hand it to watchers) only after one fsync of the WAL covers it, so
+   * writes arriving while an fsync is under way share the next one. Default true; false
+   * fsyncs inside every commit (SQLite's synchronous=FULL), as before group commit.
+   */
+  groupCommit?: boolean;
 }
 
 /** Opens (creating if needed) a SQLite-backed Store. */
@@ -60,10 +68,18 @@ interface Batch {
   events: WatchEvent[];
 }
 
+/** A write committed to the WAL but not yet fsynced: not acknowledged, not shown to watchers. */
+interface Unsynced {
+  revision: number;
+  events: WatchEvent[];
+}
+
 /** Every statement the store runs, prepared once. */
 function prepareStatements(db: Database.Database) {
   const cols = 'key, value, create_revision, mod_revision, version, lease';
   return {
+    begin: db.prepare('BEGIN'),
+    commit: db.prepare('COMMIT'),
     getMeta: db.prepare<[string], { value: number }>('SELECT value FROM meta WHERE name = ?'),
     setMeta: db.prepare<[number, string]>('UPDATE meta SET value = ? WHERE name = ?'),
     get: db.prepare<[string], KvRow>(`SELECT ${cols} FROM kv WHERE key = ?`),
@@ -81,11 +97,11 @@ function prepareStatements(db: Database.Database) {
     logChange: db.prepare<[number, number, string, string, string | null, string | null]>(
       'INSERT INTO changes (revision, seq, key, type, value, prev_value) VALUES (?, ?, ?, ?, ?, ?)',
     ),
-    changesRange: db.prepare<{ from: number; start: string; end: string }, ChangeRow>(
-      'SELECT revision, key, type, value, prev_value FROM changes WHERE revision > @from AND key >= @start AND key < @end ORDER BY revision, seq',
+    changesRange: db.prepare<{ from: number; to: number; start: string; end: string }, ChangeRow>(
+      'SELECT revision, key, type, value, prev_value FROM changes WHERE revision > @from AND revision <= @to AND key >= @start AND key < @end ORDER BY revision, seq',
     ),
-    changesFrom: db.prepare<{ from: number; start: string }, ChangeRow>(
-      'SELECT revision, key, type, value, prev_value FROM changes WHERE revision > @from AND key >= @start ORDER BY revision, seq',
+    changesFrom: db.prepare<{ from: number; to: number; start: string }, ChangeRow>(
+      'SELECT revision, key, type, value, prev_value FROM changes WHERE revision > @from AND revision <= @to AND key >= @start ORDER BY revision, seq',
     ),
     compact: db.prepare<[number]>('DELETE FROM changes WHERE revision < ?'),
     grantLease: db.prepare<[string, number, number]>('INSERT INTO leases (id, ttl_ms, expires_at) VALUES (?, ?, ?)'),
@@ -115,8 +131,21 @@ export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly clock: Clock;
   private readonly hub = new WatchHub();
+  /** Revision of the last commit (durable or not: what reads and compares see). */
   private rev: number;
+  /** Revision of the last acknowledged write: fsynced, and handed to watchers. */
+  private acked: number;
   private compacted: number;
+  /** Group commit: the WAL file, fsynced once per group of writes. Undefined: no group commit. */
+  private walFd: number | undefined;
+  private unsynced: Unsynced[] = [];
+  private ackWaiters: { revision: number; resolve: () => void; reject: (err: Error) => void }[] = [];
+  /** The fsync under way, if any; writes arriving meanwhile wait for the next one. */
+  private syncing: Promise<void> | undefined;
+  /** Set when a group's commit failed: every later call fails with it. */
+  private broken: UnavailableError | undefined;
+  /** fsyncs done by group commit (tests and benchmarks read it). */
+  syncCount = 0;
   private closed = false;
   private timerAt: number | undefined;
   private cancelTimer: (() => void) | undefined;
@@ -125,17 +154,22 @@ export class SqliteStore implements Store {
   constructor(opts: SqliteStoreOptions) {
     this.clock = opts.clock ?? systemClock;
     this.db = new Database(opts.path);
+    const group = opts.synchronous !== 'normal' && opts.groupCommit !== false && opts.path !== ':memory:' && opts.path !== '';
     try {
       this.db.pragma('journal_mode = WAL');
-      this.db.pragma(`synchronous = ${opts.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
+      // Group commit: SQLite writes the WAL without syncing (NORMAL still syncs around
+      // checkpoints), and the store fsyncs the WAL itself before acknowledging.
+      this.db.pragma(`synchronous = ${opts.synchronous === 'normal' || group ? 'NORMAL' : 'FULL'}`);
       this.db.pragma('busy_timeout = 5000');
       this.db.exec(SCHEMA);
+      if (group) this.walFd = openSync(`${opts.path}-wal`, 'r');
     } catch (err) {
       this.db.close();
       throw new UnavailableError(`cannot open store at ${opts.path}: ${(err as Error).message}`, err);
     }
     this.s = prepareStatements(this.db);
     this.rev = this.meta('revision');
+    this.acked = this.rev;
     this.compacted = this.meta('compacted');
     // Like etcd after a leader change: the server was away, so holders could not keep
     // their leases alive. Give every lease a full TTL from now instead of expiring them all.
@@ -160,19 +194,22 @@ export class SqliteStore implements Store {
 
   async put(key: string, value: string, opts: PutOptions = {}): Promise<number> {
     checkKey(key);
-    return this.write((b) => {
+    const revision = this.write((b) => {
       if (opts.expectedModRevision !== undefined) this.expectModRevision(key, opts.expectedModRevision);
       this.putOp(b, key, value, opts.lease);
     });
+    await this.acknowledged(revision);
+    return revision;
   }
 
   async delete(key: string, opts: { expectedModRevision?: number } = {}): Promise<boolean> {
     checkKey(key);
     let existed = false;
-    this.write((b) => {
+    const revision = this.write((b) => {
       if (opts.expectedModRevision !== undefined) this.expectModRevision(key, opts.expectedModRevision);
       existed = this.deleteOp(b, key);
     });
+    await this.acknowledged(revision);
     return existed;
   }
 
@@ -183,12 +220,14 @@ export class SqliteStore implements Store {
       succeeded = req.compares.every((c) => this.holds(c));
       for (const op of succeeded ? req.success : (req.failure ?? [])) this.applyOp(b, op);
     });
+    await this.acknowledged(revision);
     return { succeeded, revision };
   }
 
+  /** The revision of the last acknowledged write (with group commit, unsynced ones are not counted). */
   async revision(): Promise<number> {
     this.ensureOpen();
-    return this.rev;
+    return this.acked;
   }
 
   watch(prefix: string, fromRevision: number, onEvents: (events: WatchEvent[]) => void, onError?: (err: Error) => void): Disposable {
@@ -196,7 +235,9 @@ export class SqliteStore implements Store {
     // compact(C) keeps revisions >= C, so a watch needs fromRevision + 1 >= C.
     if (fromRevision + 1 < this.compacted) return this.hub.failed(new CompactedError(this.compacted), onError);
     const end = prefixEnd(prefix);
-    const rows = end === undefined ? this.s.changesFrom.all({ from: fromRevision, start: prefix }) : this.s.changesRange.all({ from: fromRevision, start: prefix, end });
+    // Only acknowledged revisions: later ones reach the hub when their fsync completes.
+    const to = this.acked;
+    const rows = end === undefined ? this.s.changesFrom.all({ from: fromRevision, to, start: prefix }) : this.s.changesRange.all({ from: fromRevision, to, start: prefix, end });
     const replay: WatchEvent[][] = [];
     let batch: WatchEvent[] | undefined;
     for (const row of rows) {
@@ -229,8 +270,9 @@ export class SqliteStore implements Store {
   /** Deletes the lease's keys (one revision); revoking an unknown or expired lease is a no-op. */
   async revokeLease(lease: LeaseId): Promise<void> {
     this.ensureOpen();
-    this.revoke(lease);
+    const revision = this.revoke(lease);
     this.armExpiryTimer();
+    await this.acknowledged(revision);
   }
 
   async compact(revision: number): Promise<void> {
@@ -249,6 +291,23 @@ export class SqliteStore implements Store {
     this.closed = true;
     this.cancelTimer?.();
     this.cancelTimer = undefined;
+    // Whatever was committed gets its fsync before the file closes; callers still waiting are acknowledged.
+    await this.syncing;
+    if (this.walFd !== undefined) {
+      const commitFailed = this.commitOpen();
+      if (commitFailed !== undefined) this.ack(this.unsynced.splice(0), false, commitFailed);
+      if (this.unsynced.length > 0) {
+        let failed: unknown;
+        try {
+          fsyncSync(this.walFd);
+        } catch (err) {
+          failed = err;
+        }
+        this.ack(this.unsynced.splice(0), false, failed);
+      }
+      closeSync(this.walFd);
+      this.walFd = undefined;
+    }
     this.hub.closeAll();
     this.db.close();
   }
@@ -263,14 +322,106 @@ export class SqliteStore implements Store {
   private write(fn: (b: Batch) => void): number {
     this.ensureOpen();
     const b: Batch = { revision: this.rev + 1, events: [] };
+    if (this.walFd !== undefined && !this.db.inTransaction) {
+      // Group commit: the writes of this turn of the event loop share one SQLite
+      // transaction (each its own savepoint, so a failing one undoes only itself), one
+      // set of WAL pages and one fsync. syncLoop commits it on the next turn.
+      this.s.begin.run();
+      this.syncing ??= this.syncLoop();
+    }
     this.db.transaction(() => {
       fn(b);
       if (b.events.length > 0) this.s.setMeta.run(b.revision, 'revision');
     })();
     if (b.events.length === 0) return this.rev;
     this.rev = b.revision;
-    this.hub.publish(b.events);
+    if (this.walFd === undefined) {
+      this.acked = b.revision;
+      this.hub.publish(b.events);
+    } else {
+      this.unsynced.push({ revision: b.revision, events: b.events });
+      this.syncing ??= this.syncLoop();
+    }
     return this.rev;
+  }
+
+  /**
+   * Resolves once `revision` is durable and visible to watchers. A write that changed
+   * nothing returns the current revision, which may still be unsynced: it waits too, so a
+   * caller never acts on a state that a crash could take back.
+   */
+  private acknowledged(revision: number): Promise<void> | undefined {
+    if (revision <= this.acked) return undefined;
+    return new Promise((resolve, reject) => this.ackWaiters.push({ revision, resolve, reject }));
+  }
+
+  /**
+   * Group commit: fsync the WAL for everything committed so far, then acknowledge it (in
+   * revision order: watchers first, then callers); repeat while writes arrived meanwhile.
+   * Starts on the next turn of the event loop, so writes made in the same tick share it.
+   */
+  private async syncLoop(): Promise<void> {
+    for (;;) {
+      await new Promise<void>((r) => setImmediate(r));
+      if (this.walFd === undefined) break;
+      const commitFailed = this.commitOpen();
+      if (this.unsynced.length === 0) break;
+      const group = this.unsynced.splice(0);
+      if (commitFailed !== undefined) {
+        this.ack(group, false, commitFailed);
+        continue;
+      }
+      const fd = this.walFd;
+      let failed: unknown;
+      await new Promise<void>((resolve) =>
+        fsync(fd, (err) => {
+          failed = err ?? undefined;
+          resolve();
+        }),
+      );
+      this.syncCount++;
+      this.ack(group, true, failed);
+    }
+    this.syncing = undefined;
+  }
+
+  /**
+   * Commits the shared SQLite transaction, if one is open. Should that fail (disk full, I/O
+   * error), SQLite rolled everything in it back while this process already counted its
+   * revisions: the store can no longer tell what it holds, so it refuses further calls.
+   */
+  private commitOpen(): unknown {
+    if (!this.db.inTransaction) return undefined;
+    try {
+      this.s.commit.run();
+      return undefined;
+    } catch (err) {
+      this.broken = new UnavailableError(`the store could not commit its writes and must be reopened: ${(err as Error).message}`, err);
+      try {
+        this.db.exec('ROLLBACK');
+      } catch {
+        // already rolled back
+      }
+      return err;
+    }
+  }
+
+  /**
+   * Hands a synced group to watchers and callers. When the fsync failed, the writes are
+   * in SQLite all the same (watchers must follow what reads see), but their callers get
+   * UNAVAILABLE: the store cannot promise they survive a power cut.
+   */
+  private ack(group: Unsynced[], publish: boolean, failed?: unknown): void {
+    if (group.length === 0) return;
+    for (const u of group) if (publish && !this.closed) this.hub.publish(u.events);
+    this.acked = group[group.length - 1]!.revision;
+    if (this.ackWaiters.length === 0) return;
+    const due = this.ackWaiters.filter((w) => w.revision <= this.acked);
+    this.ackWaiters = this.ackWaiters.filter((w) => w.revision > this.acked);
+    for (const w of due) {
+      if (failed === undefined) w.resolve();
+      else w.reject(new UnavailableError(`the store could not sync its log: ${(failed as Error).message}`, failed));
+    }
   }
 
   private applyOp(b: Batch, op: TxnOp): void {
@@ -355,8 +506,8 @@ export class SqliteStore implements Store {
 
   // ---- leases ----
 
-  private revoke(lease: LeaseId): void {
-    this.write((b) => {
+  private revoke(lease: LeaseId): number {
+    return this.write((b) => {
       for (const row of this.s.byLease.all(lease)) this.removeRow(b, row);
       this.s.dropLease.run(lease);
     });
@@ -394,6 +545,7 @@ export class SqliteStore implements Store {
 
   private ensureOpen(): void {
     if (this.closed) throw new UnavailableError('the store is closed');
+    if (this.broken) throw this.broken;
   }
 }
 
