@@ -38,7 +38,7 @@ for (const [name, files] of runs) {
   // e2e files share one Docker Engine: run them one at a time.
   const concurrency = name === 'e2e' ? ['--test-concurrency=1'] : [];
   // A test that hangs (a socket never answered) fails with a timeout instead of stalling CI.
-  const timeout = [`--test-timeout=${name === 'e2e' ? 900_000 : 120_000}`];
+  const timeout = [`--test-timeout=${name === 'e2e' ? 900_000 : 120_000}`, '--test-force-exit'];
   const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', ...concurrency, ...timeout, ...extra, ...files], { stdio: 'inherit' });
   if (r.status !== 0) failed = true;
 }

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { KaruError } from '../core/errors.js';
-import { defaultAddress, resolveAgentConfig } from './config.js';
+import { defaultAddress, defaultIngressWorkers, resolveAgentConfig } from './config.js';
 
 test('defaults are filled in and the config is frozen', () => {
   const c = resolveAgentConfig({ serverUrl: 'http://127.0.0.1:4646', dataDir: '/tmp/k' });
@@ -35,9 +35,16 @@ test('the data plane is off unless asked for (tests and sim never touch the host
   assert.equal(off.ingress, undefined);
   const on = resolveAgentConfig({ ...base, dataPlane: true, ingress: {} });
   assert.equal(on.dataPlane, true);
-  assert.deepEqual(on.ingress, { address: '0.0.0.0', httpPort: 80, https: undefined });
+  assert.deepEqual(on.ingress, { address: '0.0.0.0', httpPort: 80, https: undefined, workers: defaultIngressWorkers() });
   const tls = resolveAgentConfig({ ...base, dataPlane: true, ingress: { httpsPort: 443, certFile: '/c.pem', keyFile: '/k.pem', address: '10.0.0.5' } });
   assert.deepEqual(tls.ingress?.https, { port: 443, certFile: '/c.pem', keyFile: '/k.pem' });
+});
+
+test('ingress workers: one per core by default, at most 4; 1 runs the ingress in the agent', () => {
+  assert.deepEqual([1, 2, 4, 8, 64].map((cores) => defaultIngressWorkers(cores)), [1, 2, 4, 4, 4]);
+  const base = { serverUrl: 'http://127.0.0.1:4646', dataDir: '/tmp/k', dataPlane: true };
+  assert.equal(resolveAgentConfig({ ...base, ingress: { workers: 1 } }).ingress?.workers, 1);
+  assert.throws(() => resolveAgentConfig({ ...base, ingress: { workers: 0 } }), /ingress\.workers/);
 });
 
 test('HTTPS ingress without a certificate and key (or the reverse) is refused, saying what to add', () => {

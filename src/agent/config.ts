@@ -65,6 +65,12 @@ export const agentConfigInput = z
         certFile: z.string().min(1).optional(),
         /** PEM private key for HTTPS. */
         keyFile: z.string().min(1).optional(),
+        /**
+         * Processes serving the HTTP(S) ingress, forked by the agent (one Node process
+         * proxies on one core). 1: in the agent's own process. Default: the machine's
+         * cores, at most 4 (`defaultIngressWorkers`).
+         */
+        workers: z.number().int().min(1).max(64).optional(),
       })
       .strict()
       .refine((i) => i.httpsPort === undefined || (i.certFile !== undefined && i.keyFile !== undefined), {
@@ -112,6 +118,8 @@ export interface AgentIngressConfig {
   readonly httpPort: number;
   /** Undefined: HTTP only. */
   readonly https: Readonly<{ port: number; certFile: string; keyFile: string }> | undefined;
+  /** Ingress processes; 1 = in the agent's process. */
+  readonly workers: number;
 }
 
 export const AGENT_DEFAULTS = {
@@ -122,7 +130,14 @@ export const AGENT_DEFAULTS = {
   maxParallelStarts: 8,
   ingressAddress: '0.0.0.0',
   ingressHttpPort: 80,
+  /** At most this many ingress workers by default: past it the backends, not the proxy, are the limit on most nodes. */
+  maxDefaultIngressWorkers: 4,
 } as const;
+
+/** One ingress process per core, at most `maxDefaultIngressWorkers`. */
+export function defaultIngressWorkers(cores: number = os.availableParallelism()): number {
+  return Math.max(1, Math.min(cores, AGENT_DEFAULTS.maxDefaultIngressWorkers));
+}
 
 /** Validates the input and fills in every default. Throws ValidationError naming the field. */
 export function resolveAgentConfig(input: unknown): AgentConfig {
@@ -155,6 +170,7 @@ export function resolveAgentConfig(input: unknown): AgentConfig {
           httpPort: c.ingress.httpPort ?? AGENT_DEFAULTS.ingressHttpPort,
           https:
             c.ingress.httpsPort !== undefined ? Object.freeze({ port: c.ingress.httpsPort, certFile: c.ingress.certFile!, keyFile: c.ingress.keyFile! }) : undefined,
+          workers: c.ingress.workers ?? defaultIngressWorkers(),
         })
       : undefined,
   });

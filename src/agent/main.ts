@@ -20,6 +20,8 @@ import { readFile } from 'node:fs/promises';
 export { nodeSession } from './node-session.js';
 /** Simulated nodes for `karu sim` and the scale benchmarks. */
 export { startSim, type SimOptions, type RunningSim } from './sim.js';
+/** The agent's ingress worker processes run this (the CLI entry branches on KARU_ROLE). */
+export { runIngressWorker } from './dataplane/ingress-worker.js';
 
 export interface AgentDepsOverride {
   /** Default: a DockerDriver on the configured socket. */
@@ -136,13 +138,13 @@ export async function startAgent(config: AgentConfig | AgentConfigInput, deps: A
 /** The ingress settings with the certificate and key read (a missing file fails the start, naming it). */
 async function ingressOf(cfg: AgentConfig): Promise<IngressConfig> {
   const i = cfg.ingress!;
-  if (!i.https) return { address: i.address, httpPort: i.httpPort };
+  if (!i.https) return { address: i.address, httpPort: i.httpPort, workers: i.workers };
   const read = (what: string, file: string) =>
     readFile(file).catch((e: unknown) => {
       throw new ValidationError(`cannot read the ingress ${what} ${file}: ${e instanceof Error ? e.message : String(e)}`, [{ path: `ingress.${what}File`, message: 'unreadable' }]);
     });
   const [cert, key] = await Promise.all([read('cert', i.https.certFile), read('key', i.https.keyFile)]);
-  return { address: i.address, httpPort: i.httpPort, https: { port: i.https.port, cert, key } };
+  return { address: i.address, httpPort: i.httpPort, workers: i.workers, https: { port: i.https.port, cert, key } };
 }
 
 function isResolved(c: AgentConfig | AgentConfigInput): c is AgentConfig {

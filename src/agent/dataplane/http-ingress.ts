@@ -5,8 +5,9 @@ import { isIP, type AddressInfo, type Socket } from 'node:net';
 import { Agent, type Dispatcher } from 'undici';
 import type { Logger } from '../../lib/logger.js';
 import { silentLogger } from '../../lib/logger.js';
-import { matchRoute, normalizeHost, type IngressRoute } from '../../core/ingress.js';
+import { normalizeHost, type IngressRoute } from '../../core/ingress.js';
 import { endpointKey, serviceKey, type BalanceStrategy, type ServiceEndpoint, type ServiceEntry, type ServiceTable } from './service-table.js';
+import { compileRoutes } from './route-table.js';
 import { plainAddress } from './tcp-proxy.js';
 
 /**
@@ -20,8 +21,8 @@ import { plainAddress } from './tcp-proxy.js';
  * It sits on every request's path, so the hot path is kept lean (see bench/README.md,
  * "ingress"): the backend side is undici's dispatcher (its HTTP client parses with llhttp
  * in WebAssembly and allocates far less per request than `http.request`), headers are
- * copied from the raw header list without building intermediate objects, and nothing
- * per request is logged unless it fails.
+ * copied from the raw header list without building intermediate objects, routes are
+ * compiled once per change (route-table.ts), and nothing per request is logged unless it fails.
  */
 
 export interface HttpIngressOptions {
@@ -344,7 +345,7 @@ class Exchange implements Dispatcher.DispatchHandlers {
 export async function startHttpIngress(opts: HttpIngressOptions): Promise<HttpIngress> {
   const log = opts.logger ?? silentLogger();
   const proto: 'http' | 'https' = opts.tls ? 'https' : 'http';
-  let routes: readonly IngressRoute[] = opts.routes ?? [];
+  let matchRoute = compileRoutes(opts.routes ?? []);
   // One pool of kept-alive connections per backend, one request at a time on each (no
   // pipelining: a slow answer must not hold up the next request behind it).
   const dispatcher = new Agent({ keepAliveTimeout: opts.backendKeepAliveMs ?? 4_000, pipelining: 1 });
@@ -353,7 +354,7 @@ export async function startHttpIngress(opts: HttpIngressOptions): Promise<HttpIn
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const host = req.headers.host;
     const path = req.url ?? '/';
-    const route = matchRoute(routes, host, path);
+    const route = matchRoute(host, path);
     if (!route) return plain(res, 404, `karu ingress: no route for host '${normalizeHost(host) || '-'}' and path '${path.split('?')[0]}'\n`);
     const entry = opts.table.get(route.namespace, route.service);
     if (!entry) return plain(res, 502, `karu ingress: service '${serviceKey(route.namespace, route.service)}' is not in the catalog\n`);
@@ -379,7 +380,7 @@ export async function startHttpIngress(opts: HttpIngressOptions): Promise<HttpIn
     host: opts.host,
     port,
     setRoutes(next) {
-      routes = [...next];
+      matchRoute = compileRoutes(next);
     },
     async close(graceMs = 10_000) {
       const stopped = new Promise<void>((r) => server.close(() => r()));

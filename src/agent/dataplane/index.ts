@@ -29,6 +29,9 @@ export {
   type VipListenerStatus,
 } from './tcp-proxy.js';
 export { startHttpIngress, forwardHeaders, type HttpIngress, type HttpIngressOptions } from './http-ingress.js';
+export { startIngressWorkers, workerEntry, ListenError, type IngressWorkers, type IngressWorkersOptions, type WorkerEntry } from './ingress-workers.js';
+export { runIngressWorker } from './ingress-worker.js';
+export { compileRoutes, type RouteMatcher } from './route-table.js';
 export {
   matchRoute,
   checkRouteConflicts,

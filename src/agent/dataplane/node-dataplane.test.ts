@@ -168,6 +168,21 @@ describe('NodeDataPlane', () => {
     assert.equal((await get('shop.example')).status, 404);
   });
 
+  it('with ingress workers: the catalog routes reach the worker processes, and stop takes them down', async () => {
+    const { catalog, dp, range } = await setup({ ingress: { address: '127.0.0.1', httpPort: 0, workers: 2 } });
+    const pids = dp.status().ingressWorkers ?? [];
+    assert.equal(pids.length, 2);
+    const port = dp.status().ingressHttp!.port;
+    const app = await httpBackend('app');
+    cleanups.push(() => new Promise((r) => app.server.close(r)));
+    catalog.set([aCatalogService({ name: 'app', vip: range.vip(1), ingress: [{ kind: 'http', host: 'shop.example', pathPrefix: '/' }], endpoints: [aCatalogEndpoint('127.0.0.1', app.port)] })]);
+    await until('the route served', async () => (await httpGet(port, 'shop.example')).status === 200, dp);
+    // A connection per request: the agent hands them to the workers in turn, and every one routes.
+    for (let i = 0; i < 4; i++) assert.equal((await httpGet(port, 'shop.example')).body, 'app xff=127.0.0.1');
+    await dp.stop();
+    for (const pid of pids) assert.throws(() => process.kill(pid, 0), /ESRCH/);
+  });
+
   it('opens TCP ingress ports (with PROXY v1 when asked) and closes them when the rule goes', async () => {
     const { catalog, dp, range } = await setup({ ingress: { address: '127.0.0.1', httpPort: 0 } });
     const backend = await startTcpBackend('db');

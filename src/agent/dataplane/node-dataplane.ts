@@ -8,6 +8,7 @@ import { CatalogFollower, serviceEntriesOf, type CatalogSource } from './catalog
 import { startDnsServer, type DnsUpstream, type KaruDnsServer } from './dns-server.js';
 import { DATAPLANE_INTERFACE, inIpv4Range, ipHostNetwork, type HostNetwork } from './host-network.js';
 import { startHttpIngress, type HttpIngress } from './http-ingress.js';
+import { ListenError, startIngressWorkers, type IngressWorkers } from './ingress-workers.js';
 import { hostUpstream } from './resolv-conf.js';
 import { ServiceTable } from './service-table.js';
 import { listenServiceProxy, VipProxy, type ServiceProxyListener } from './tcp-proxy.js';
@@ -30,6 +31,11 @@ export interface IngressConfig {
   httpPort: number;
   /** HTTPS with the user's certificate and key (PEM text). */
   https?: { port: number; cert: string | Buffer; key: string | Buffer };
+  /**
+   * Processes serving HTTP(S), forked by the agent (ingress-workers.ts). Absent or 1: the
+   * ingress runs in this process. TCP ingress ports always run in this process.
+   */
+  workers?: number;
 }
 
 export interface NodeDataPlaneOptions {
@@ -76,6 +82,8 @@ export interface DataPlaneStatus {
   dns?: { host: string; port: number };
   ingressHttp?: { host: string; port: number };
   ingressHttps?: { host: string; port: number };
+  /** Process ids of the ingress workers serving now (absent: the ingress runs in the agent's process). */
+  ingressWorkers?: number[];
   tcpIngress: { port: number; service: string }[];
   catalogIndex: number;
   services: number;
@@ -135,6 +143,8 @@ export class NodeDataPlane implements AgentDataPlane {
   private vipProxy: VipProxy | undefined;
   private http: HttpIngress | undefined;
   private https: HttpIngress | undefined;
+  /** The HTTP(S) ingress in worker processes (instead of `http`/`https`) with `ingress.workers` > 1. */
+  private ingressWorkers: IngressWorkers | undefined;
   private readonly tcpIngress = new Map<number, { key: string; listener: ServiceProxyListener }>();
   private dnsAddress = '';
   private serviceCidr = '';
@@ -166,6 +176,9 @@ export class NodeDataPlane implements AgentDataPlane {
       ...(this.dns ? { dns: { host: this.dns.host, port: this.dns.port } } : {}),
       ...(this.http ? { ingressHttp: { host: this.http.host, port: this.http.port } } : {}),
       ...(this.https ? { ingressHttps: { host: this.https.host, port: this.https.port } } : {}),
+      ...(this.ingressWorkers?.http ? { ingressHttp: { ...this.ingressWorkers.http } } : {}),
+      ...(this.ingressWorkers?.https ? { ingressHttps: { ...this.ingressWorkers.https } } : {}),
+      ...(this.ingressWorkers ? { ingressWorkers: this.ingressWorkers.pids() } : {}),
       tcpIngress: [...this.tcpIngress.entries()].map(([port, t]) => ({ port: t.listener.port || port, service: t.key.split('|')[0]! })),
       catalogIndex: this.follower?.index ?? 0,
       services: this.table.list().length,
@@ -213,6 +226,7 @@ export class NodeDataPlane implements AgentDataPlane {
     if (this.dns) closing.push(this.dns.close());
     if (this.http) closing.push(this.http.close(this.opts.graceMs));
     if (this.https) closing.push(this.https.close(this.opts.graceMs));
+    if (this.ingressWorkers) closing.push(this.ingressWorkers.close(this.opts.graceMs));
     for (const { listener } of this.tcpIngress.values()) closing.push(listener.close(this.opts.graceMs));
     this.tcpIngress.clear();
     await Promise.allSettled(closing);
@@ -247,6 +261,7 @@ export class NodeDataPlane implements AgentDataPlane {
   private async startIngress(): Promise<void> {
     const cfg = this.opts.ingress;
     if (!cfg) return;
+    if ((cfg.workers ?? 1) > 1 && (await this.startIngressWorkers(cfg))) return;
     try {
       this.http = await startHttpIngress({ table: this.table, host: cfg.address, port: cfg.httpPort, logger: this.log });
     } catch (e) {
@@ -257,6 +272,36 @@ export class NodeDataPlane implements AgentDataPlane {
       this.https = await startHttpIngress({ table: this.table, host: cfg.address, port: cfg.https.port, tls: { cert: cfg.https.cert, key: cfg.https.key }, logger: this.log });
     } catch (e) {
       this.log.warn({ err: errorMessage(e), address: cfg.address, port: cfg.https.port }, 'cannot start the HTTPS ingress');
+    }
+  }
+
+  /**
+   * The HTTP(S) ingress in `cfg.workers` processes. False when the workers themselves
+   * cannot run (then the ingress runs in this process instead); a port that cannot be
+   * bound is logged as for the in-process ingress.
+   */
+  private async startIngressWorkers(cfg: IngressConfig): Promise<boolean> {
+    try {
+      this.ingressWorkers = await startIngressWorkers({
+        workers: cfg.workers ?? 1,
+        host: cfg.address,
+        httpPort: cfg.httpPort,
+        ...(cfg.https ? { https: cfg.https } : {}),
+        clock: this.clock,
+        logger: this.log,
+        ...(this.opts.rng ? { rng: this.opts.rng } : {}),
+      });
+      const { errors } = this.ingressWorkers;
+      if (errors.http) this.log.warn({ err: errors.http, address: cfg.address, port: cfg.httpPort }, 'cannot start the HTTP ingress');
+      if (errors.https) this.log.warn({ err: errors.https, address: cfg.address, port: cfg.https?.port }, 'cannot start the HTTPS ingress');
+      return true;
+    } catch (e) {
+      if (e instanceof ListenError) {
+        this.log.warn({ err: errorMessage(e), address: cfg.address, port: cfg.httpPort }, 'cannot start the HTTP ingress');
+        return true;
+      }
+      this.log.warn({ err: errorMessage(e), workers: cfg.workers }, 'cannot start the ingress worker processes: the ingress runs in the agent process');
+      return false;
     }
   }
 
@@ -279,6 +324,8 @@ export class NodeDataPlane implements AgentDataPlane {
     const routes = ingressRoutesOf(catalog);
     this.http?.setRoutes(routes);
     this.https?.setRoutes(routes);
+    // Not awaited: a slow worker must not hold up the rest of the data plane.
+    void this.ingressWorkers?.setState(entries, routes);
     await this.syncTcpIngress(catalog);
     // Gone VIPs go after their listeners have (the proxy closes them on the table change).
     if (this.vipsOn) await this.syncAddresses(wanted, true);

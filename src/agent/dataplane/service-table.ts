@@ -188,13 +188,10 @@ export class ServiceTable {
   pick(entry: ServiceEntry, opts: PickOptions = {}): ServiceEndpoint | undefined {
     const key = serviceKey(entry.namespace, entry.name);
     const exclude = opts.exclude;
-    const healthy = entry.endpoints.filter((e) => e.healthy && !exclude?.has(endpointKey(e)));
+    // The usual case (nothing excluded, nothing cooling down) builds no key strings: this runs per request on the ingress.
+    const healthy = exclude ? entry.endpoints.filter((e) => e.healthy && !exclude.has(endpointKey(e))) : entry.endpoints.filter((e) => e.healthy);
     if (healthy.length === 0) return undefined;
-    const now = this.clock.now();
-    const fresh = healthy.filter((e) => {
-      const until = this.failedUntil.get(`${key}|${endpointKey(e)}`);
-      return until === undefined || until <= now;
-    });
+    const fresh = this.failedUntil.size === 0 ? healthy : this.notCoolingDown(key, healthy);
     const candidates = fresh.length > 0 ? fresh : healthy;
     const cursor = this.cursors.get(key) ?? 0;
     this.cursors.set(key, cursor + 1);
@@ -211,6 +208,19 @@ export class ServiceTable {
       }
     }
     return best;
+  }
+
+  /** `endpoints` less those cooling down; forgets cooldowns that have ended. */
+  private notCoolingDown(key: string, endpoints: ServiceEndpoint[]): ServiceEndpoint[] {
+    const now = this.clock.now();
+    return endpoints.filter((e) => {
+      const k = `${key}|${endpointKey(e)}`;
+      const until = this.failedUntil.get(k);
+      if (until === undefined) return true;
+      if (until > now) return false;
+      this.failedUntil.delete(k);
+      return true;
+    });
   }
 
   /** Counts a connection to `ep` as open until the returned function is called (once). */

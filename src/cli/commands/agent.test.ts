@@ -15,6 +15,7 @@ test('--ingress, or any --ingress-* option, makes an ingress node with what was 
   assert.deepEqual(agentInput(URL, '/tmp/a', { ingress: true }).ingress, {});
   assert.deepEqual(agentInput(URL, '/tmp/a', { ingressHttp: 8080, ingressAddress: '127.0.0.1' }).ingress, { address: '127.0.0.1', httpPort: 8080 });
   assert.deepEqual(agentInput(URL, '/tmp/a', { ingressHttps: 443, ingressCert: 'c.pem', ingressKey: 'k.pem' }).ingress, { httpsPort: 443, certFile: 'c.pem', keyFile: 'k.pem' });
+  assert.deepEqual(agentInput(URL, '/tmp/a', { ingressWorkers: 1 }).ingress, { workers: 1 });
 });
 
 test('--ingress with --no-dataplane is a usage error', () => {

@@ -34,6 +34,8 @@ export interface AgentOptions {
   ingressCert?: string;
   ingressKey?: string;
   ingressAddress?: string;
+  /** Processes serving the HTTP(S) ingress (1 = in the agent's process). */
+  ingressWorkers?: number;
 }
 
 const DEFAULT_AGENT_DIR = join(DEFAULT_DATA_DIR, 'agent');
@@ -58,6 +60,7 @@ export function registerAgent(program: Command, wrap: ActionWrapper): void {
     .option('--ingress-cert <file>', 'PEM certificate (chain) for the HTTPS ingress')
     .option('--ingress-key <file>', 'PEM private key for the HTTPS ingress')
     .option('--ingress-address <ip>', 'address the ingress listens on (default 0.0.0.0)')
+    .option('--ingress-workers <n>', 'processes serving the HTTP(S) ingress, 1 = in the agent itself (default: cores, at most 4)', parsePositiveInt)
     .addOption(logLevelOption('how much the agent logs'))
     .addHelpText(
       'after',
@@ -120,7 +123,7 @@ export function agentInput(serverUrl: string, dataDir: string, opts: AgentOption
 
 /** `--ingress`, or any --ingress-* option, makes an ingress node. */
 function wantsIngress(opts: AgentOptions): boolean {
-  return !!(opts.ingress || opts.ingressHttp !== undefined || opts.ingressHttps !== undefined || opts.ingressCert || opts.ingressKey || opts.ingressAddress);
+  return !!(opts.ingress || opts.ingressHttp !== undefined || opts.ingressHttps !== undefined || opts.ingressCert || opts.ingressKey || opts.ingressAddress || opts.ingressWorkers !== undefined);
 }
 
 function ingressInput(opts: AgentOptions): NonNullable<AgentInputObject['ingress']> {
@@ -131,5 +134,6 @@ function ingressInput(opts: AgentOptions): NonNullable<AgentInputObject['ingress
     ...(opts.ingressHttps !== undefined ? { httpsPort: opts.ingressHttps } : {}),
     ...(opts.ingressCert !== undefined ? { certFile: opts.ingressCert } : {}),
     ...(opts.ingressKey !== undefined ? { keyFile: opts.ingressKey } : {}),
+    ...(opts.ingressWorkers !== undefined ? { workers: opts.ingressWorkers } : {}),
   };
 }

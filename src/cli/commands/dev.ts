@@ -29,6 +29,7 @@ export interface DevOptions {
   dataplane?: boolean;
   ingressHttp?: number;
   ingressAddress?: string;
+  ingressWorkers?: number;
 }
 
 /** Where `karu dev`'s ingress listens unless told otherwise: this machine only. */
@@ -54,6 +55,7 @@ export function registerDev(program: Command, wrap: ActionWrapper): void {
     .option('--no-dataplane', "don't run the data plane (DNS for containers, service VIPs, ingress)")
     .option('--ingress-http <port>', `HTTP port of the ingress (default ${DEV_INGRESS.port})`, parsePositiveInt)
     .option('--ingress-address <ip>', `address the ingress listens on (default ${DEV_INGRESS.address})`)
+    .option('--ingress-workers <n>', 'processes serving the HTTP ingress, 1 = in this process (default: cores, at most 4)', parsePositiveInt)
     .addOption(logLevelOption('how much server and agent log to stderr (default warn)'))
     .addHelpText(
       'after',
