@@ -9,7 +9,7 @@ import { ROOT } from './lib.js';
 
 export interface KaruProc {
   proc: ChildProcess;
-  /** Every stdout line so far (the server logs JSON lines at KARU_LOG_LEVEL). */
+  /** Every stdout and stderr line so far (the server logs JSON lines to stderr at KARU_LOG_LEVEL). */
   lines: string[];
 }
 
@@ -21,19 +21,22 @@ export function karu(args: string[], label: string, opts: { nodeArgs?: string[];
   const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), join(ROOT, 'bin/karu.js'), ...args], {
     cwd: ROOT,
     env: { ...process.env, KARU_LOG_LEVEL: 'warn', ...opts.env },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: string[] = [];
-  let rest = '';
-  proc.stdout!.on('data', (d: Buffer) => {
-    const text = rest + d.toString();
-    const parts = text.split('\n');
-    rest = parts.pop() ?? '';
-    for (const l of parts) {
-      lines.push(l);
-      if (!opts.quiet) process.stderr.write(`[${label}] ${l}\n`);
-    }
-  });
+  // The logger writes to stderr: benchmarks count its lines (e.g. "marked down"), so both streams are kept.
+  for (const stream of [proc.stdout!, proc.stderr!]) {
+    let rest = '';
+    stream.on('data', (d: Buffer) => {
+      const text = rest + d.toString();
+      const parts = text.split('\n');
+      rest = parts.pop() ?? '';
+      for (const l of parts) {
+        lines.push(l);
+        if (!opts.quiet) process.stderr.write(`[${label}] ${l}\n`);
+      }
+    });
+  }
   return { proc, lines };
 }
 

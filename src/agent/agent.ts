@@ -58,8 +58,16 @@ export type AgentState = 'created' | 'starting' | 'running' | 'stopped';
 const SESSION_RETRY = { baseMs: 500, maxMs: 15_000 } as const;
 
 /**
+ * Beats per TTL. Half the TTL: a node's deadline is its last beat + TTL + grace, so how
+ * soon a dead node is noticed does not depend on this, only how long a silence is forgiven
+ * (TTL/2 + grace = 2 s with the defaults, one lost beat and then some) and what the beats
+ * cost: at a third, 5,000 nodes sent 7,500 a second (issue 5, docs/design/failure.md).
+ */
+const BEATS_PER_TTL = 2;
+
+/**
  * The node agent. Registers the node (keeping its identity in `<dataDir>/node.json`),
- * heartbeats at a third of the server's TTL, follows its allocations with a blocking
+ * heartbeats at half the server's TTL, follows its allocations with a blocking
  * query and runs each through an AllocRunner, and reports what it observes.
  *
  * Level-based: every answer of the allocations query is the full list for this node, and
@@ -262,7 +270,8 @@ export class Agent {
   private async heartbeatLoop(): Promise<void> {
     let failures = 0;
     while (!this.abort.signal.aborted) {
-      const interval = failures ? Math.min(this.ttlMs / 3, backoffDelay(failures - 1, this.rng, SESSION_RETRY)) : this.ttlMs / 3;
+      const period = this.ttlMs / BEATS_PER_TTL;
+      const interval = failures ? Math.min(period, backoffDelay(failures - 1, this.rng, SESSION_RETRY)) : period;
       await this.sleep(interval, (wake) => (this.wakeHeartbeat = wake));
       this.wakeHeartbeat = undefined;
       if (this.abort.signal.aborted) return;
@@ -306,7 +315,11 @@ export class Agent {
     const waitMs = this.deps.allocWaitMs ?? 30_000;
     while (!this.abort.signal.aborted) {
       try {
-        const res = await this.deps.server.nodeAllocations(this.requireNodeId(), index, this.synced ? waitMs : 0, this.abort.signal);
+        // Up to 1/16 more, at random (Nomad's rule): nodes that joined together would
+        // otherwise all come back at once every wait, a wave of queries (issue 5: 5,000 sim
+        // nodes answered within seconds of each other, every 30 s).
+        const wait = this.synced ? waitMs + Math.floor(this.rng.next() * (waitMs / 16)) : 0;
+        const res = await this.deps.server.nodeAllocations(this.requireNodeId(), index, wait, this.abort.signal);
         this.cutoff.contact();
         if (this.abort.signal.aborted) return;
         if (!this.synced) {

@@ -51,13 +51,13 @@ const ID_A = 'alloc_01hzzzzzzzaaaaaaaaaaaaaaaa';
 const ID_B = 'alloc_01hzzzzzzzbbbbbbbbbbbbbbbb';
 
 test('heartbeats follow the TTL the server returns, while the allocation query blocks', async () => {
-  const h = await harness(3_000);
+  const h = await harness(2_000);
   try {
     h.place(ID_A);
     await advance(h.clock, 500);
     const before = h.server.heartbeats;
     await advance(h.clock, 10_000, 250);
-    // A beat every TTL/3 = 1 s; the blocking query (30 s) held up none of them.
+    // A beat every TTL/2 = 1 s; the blocking query (30 s) held up none of them.
     assert.ok(h.server.heartbeats - before >= 9 && h.server.heartbeats - before <= 11, `${h.server.heartbeats - before} beats in 10 s`);
     h.server.heartbeatTtlMs = 30_000;
     await advance(h.clock, 1_000, 250); // the next beat learns the new TTL

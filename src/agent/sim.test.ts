@@ -63,6 +63,13 @@ test('simulated nodes register, run a job through the real API, and go down when
     // The fake tasks really were started by the agents' drivers (the server did not just mark them).
     const started = sim.agents.reduce((n, a) => n + a.allocStatuses().filter((s) => s.clientStatus === 'running').length, 0);
     assert.equal(started, 60);
+    // Every node's calls went through the one shared transport: registrations, beats and
+    // status reports over its pooled connections, and each node's blocking queries.
+    const beating = sim;
+    await until('a heartbeat from every node', async () => (beating.callsSent().beats >= 20 ? true : undefined));
+    const calls = sim.callsSent();
+    assert.ok(calls.short >= 20 * 2, `${calls.short} other short calls`);
+    assert.ok(calls.blocking >= 20, `${calls.blocking} blocking queries`);
 
     await sim.stop();
     sim = undefined;

@@ -1,7 +1,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Agent as HttpDispatcher, fetch as undiciFetch } from 'undici';
 import { KaruClient } from '../client/client.js';
 import type { NodeId } from '../core/ids.js';
 import { systemClock, type Clock } from '../lib/clock.js';
@@ -11,6 +10,7 @@ import { FakeDriver } from '../driver/fake/fake-driver.js';
 import { Agent } from './agent.js';
 import { resolveAgentConfig } from './config.js';
 import type { HostFacts } from './fingerprint.js';
+import { pooledTransport } from './http-transport.js';
 import { nodeSession } from './node-session.js';
 
 /** What `karu sim` runs: N simulated nodes against one plain-HTTP server. */
@@ -32,6 +32,8 @@ export interface SimOptions {
   dataDir?: string;
   /** Registrations in flight at once while starting. Default 64. */
   startConcurrency?: number;
+  /** Keep-alive connections shared by every node's short calls (registration, status reports; heartbeats have 16 of their own). Default 32. */
+  connections?: number;
   /** Seeds each node's rng (node i gets seed + i), so retries are replayable. Default Date.now(). */
   seed?: number;
   clock?: Clock;
@@ -43,6 +45,8 @@ export interface RunningSim {
   readonly agents: readonly Agent[];
   /** The node ids the server handed out. */
   nodeIds(): NodeId[];
+  /** Calls sent through the API so far: heartbeats, other short ones (register, status reports), blocking queries. */
+  callsSent(): { beats: number; short: number; blocking: number };
   /** Stops every agent (their fake tasks vanish with the process), the shared connections and the temp dir. */
   stop(): Promise<void>;
 }
@@ -57,8 +61,10 @@ const NO_AGENT_URL = 'http://127.0.0.1:9';
  * Runs `nodes` real Agents in this process, each with its own FakeDriver (named `docker`,
  * which is what the scheduler places on) whose tasks turn running after `runDelayMs`.
  * They talk to the server over HTTP exactly as real agents do — register, heartbeat,
- * blocking allocations query, status reports — through one shared keep-alive dispatcher,
- * so the sockets are one per open request, not per client.
+ * blocking allocations query, status reports — through the same KaruClient calls, on one
+ * shared transport: heartbeats and other short calls over two bounded sets of keep-alive
+ * connections, blocking queries over their own (about one per node, since each node keeps one open). undici's
+ * `fetch` per call was most of the sim's CPU (issue 5: one core saturated at ~5,000 nodes).
  */
 export async function startSim(opts: SimOptions): Promise<RunningSim> {
   if (!Number.isInteger(opts.nodes) || opts.nodes < 1) throw new RangeError(`nodes must be a positive integer, got ${opts.nodes}`);
@@ -69,11 +75,8 @@ export async function startSim(opts: SimOptions): Promise<RunningSim> {
   const seed = opts.seed ?? Date.now();
   const ownDir = opts.dataDir === undefined;
   const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'karu-sim-')));
-  // Every blocking query holds a socket for its wait: the pool grows to about one per node, never more per node.
-  const dispatcher = new HttpDispatcher({ keepAliveTimeout: 60_000, keepAliveMaxTimeout: 600_000, headersTimeout: 0, bodyTimeout: 0 });
-  const fetchImpl = ((input: Parameters<typeof fetch>[0], init?: RequestInit) =>
-    undiciFetch(input as never, { ...(init as object), dispatcher } as never)) as unknown as typeof fetch;
-  const base = new KaruClient({ baseUrl: opts.serverUrl, fetch: fetchImpl });
+  const transport = pooledTransport(opts.connections !== undefined ? { connections: opts.connections } : {});
+  const base = new KaruClient({ baseUrl: opts.serverUrl, transport: transport.request });
 
   const agents: Agent[] = [];
   for (let i = 0; i < opts.nodes; i++) {
@@ -103,7 +106,7 @@ export async function startSim(opts: SimOptions): Promise<RunningSim> {
   const stop = () =>
     (stopping ??= (async () => {
       await Promise.all(agents.map((a) => a.stop()));
-      await dispatcher.close().catch(() => dispatcher.destroy());
+      await transport.close();
       if (ownDir) await rm(dataDir, { recursive: true, force: true });
     })());
 
@@ -121,5 +124,5 @@ export async function startSim(opts: SimOptions): Promise<RunningSim> {
     throw e;
   }
   logger.info({ nodes: agents.length, dataDir }, 'simulated nodes started');
-  return { agents, nodeIds: () => agents.flatMap((a) => (a.nodeId ? [a.nodeId] : [])), stop };
+  return { agents, nodeIds: () => agents.flatMap((a) => (a.nodeId ? [a.nodeId] : [])), callsSent: () => ({ ...transport.sent }), stop };
 }

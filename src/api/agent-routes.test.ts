@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AllocStatus } from '../core/alloc.js';
 import type { NodeId } from '../core/ids.js';
-import type { ApiErrorBody, NodeAllocationsResponse, RegisterNodeRequest, RegisterNodeResponse } from '../client/types.js';
+import { KaruClient } from '../client/client.js';
+import type { ApiErrorBody, NodeAllocationsResponse, RegisterNodeRequest, RegisterNodeResponse, SharedGroupsNodeAllocationsResponse } from '../client/types.js';
 import { aJob, allocIdFor, anAlloc, type FakeControlPlane } from './testing/fake-control-plane.js';
 import { json, setup } from './testing/harness.js';
 
@@ -139,6 +140,22 @@ test('the node allocations query returns what the agent must act on, each with i
   assert.equal(byId.get(allocIdFor('finished'))!.jobType, 'batch');
   assert.equal(byId.get(allocIdFor('current'))!.jobType, 'service');
   assert.deepEqual(cp.calls.waitForNodeAllocs, [{ nodeId, index: 0, waitMs: 1000 }]);
+});
+
+test('with groups=shared each group spec is sent once, and the client expands it back to the plain answer', async () => {
+  const { app, nodeId, headers } = await agentWithAllocs();
+  const plain = (await (await app.request(`/v1/nodes/${nodeId}/allocations?index=0`, { headers })).json()) as NodeAllocationsResponse;
+  const shared = (await (await app.request(`/v1/nodes/${nodeId}/allocations?index=0&groups=shared`, { headers })).json()) as SharedGroupsNodeAllocationsResponse;
+  // 'current' (v2), 'older' and 'stopping' (v1, one group object from the history), 'finished' (jobby).
+  assert.equal(shared.allocations.length, 4);
+  assert.equal(shared.groups.length, 3);
+  assert.deepEqual(
+    shared.allocations.map((a) => ({ alloc: a.alloc, group: shared.groups[a.groupRef], jobType: a.jobType })),
+    plain.allocations,
+  );
+  const client = new KaruClient({ baseUrl: 'http://api', nodeSecret: headers['x-karu-node-secret']!, fetch: ((input: string, init?: RequestInit) => app.request(input, init)) as typeof fetch });
+  const expanded = await client.nodeAllocations(nodeId, 0, 0);
+  assert.deepEqual(expanded, plain);
 });
 
 test('the blocking query parks until the control plane signals a change', async () => {

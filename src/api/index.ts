@@ -8,3 +8,4 @@ export { HTTP_STATUS, MAX_BODY_BYTES } from './errors.js';
 export { NODE_SECRET_HEADER } from './node-auth.js';
 export { SERVER_TOKEN_HEADER } from './logs-proxy.js';
 export { MAX_BLOCKING_WAIT_MS } from './routes/agent.js';
+export { withHeartbeatFastPath, type NodeRequestListener } from './heartbeat-fast-path.js';

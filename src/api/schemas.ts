@@ -214,7 +214,11 @@ export function parseQuery<S extends z.ZodType>(schema: S, query: Record<string,
  * when `emptyOk` (heartbeats), else it is refused like malformed JSON.
  */
 export async function parseJsonBody<S extends z.ZodType>(c: Context, schema: S, opts: { emptyOk?: boolean } = {}): Promise<z.output<S>> {
-  const text = await c.req.text();
+  return parseJsonText(await c.req.text(), schema, opts);
+}
+
+/** parseJsonBody on a body already read (the heartbeat fast path reads it from the socket itself). */
+export function parseJsonText<S extends z.ZodType>(text: string, schema: S, opts: { emptyOk?: boolean } = {}): z.output<S> {
   let data: unknown;
   if (text.trim() === '') {
     if (!opts.emptyOk) throw invalid('request body is empty; send a JSON object');

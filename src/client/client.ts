@@ -10,6 +10,7 @@ import type {
   JobDetail,
   JobListEntry,
   NodeAllocationsResponse,
+  SharedGroupsNodeAllocationsResponse,
   NodeView,
   RegisterJobResponse,
   RegisterNodeRequest,
@@ -29,6 +30,7 @@ import type {
 } from './types.js';
 import type { PlanJobResponse } from './plan-types.js';
 import type { Catalog, CatalogService, IngressRouteView } from './catalog-types.js';
+import type { Transport } from './transport.js';
 
 export interface ClientOptions {
   /** e.g. `http://127.0.0.1:4646` */
@@ -39,6 +41,20 @@ export interface ClientOptions {
   timeoutMs?: number;
   /** Replaces global fetch (tests pass `app.request`). */
   fetch?: typeof fetch;
+  /**
+   * Sends the JSON calls (everything but log streams) instead of fetch: `karu sim` passes
+   * a shared keep-alive pool for thousands of nodes (src/client/transport.ts).
+   */
+  transport?: Transport;
+}
+
+/** Per-call options of `request`. `blocking`: a blocking query, held open by the server. */
+export interface RequestOptions {
+  signal?: AbortSignal | undefined;
+  timeoutMs?: number;
+  blocking?: boolean;
+  /** A heartbeat: a transport sends it ahead of bulk calls (see Transport). */
+  urgent?: boolean;
 }
 
 /**
@@ -138,7 +154,7 @@ export class KaruClient {
     const blocking = opts.index !== undefined && opts.index > 0;
     return this.request('GET', `/v1/catalog${query({ index: opts.index?.toString(), wait: blocking ? String(waitMs) : undefined })}`, undefined, {
       signal: opts.signal,
-      ...(blocking ? { timeoutMs: waitMs + 15_000 } : {}),
+      ...(blocking ? { timeoutMs: waitMs + 15_000, blocking: true } : {}),
     });
   }
   /** Every service (of `namespace`, when given) with its VIP and endpoints. */
@@ -159,14 +175,30 @@ export class KaruClient {
   }
   /** `timeoutMs`: the agent gives up on a beat after about its TTL (a late beat is worthless). */
   heartbeat(nodeId: NodeId, req: HeartbeatRequest = {}, opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<HeartbeatResponse> {
-    return this.request('POST', `/v1/nodes/${enc(nodeId)}/heartbeat`, req, opts);
+    return this.request('POST', `/v1/nodes/${enc(nodeId)}/heartbeat`, req, { ...opts, urgent: true });
   }
-  /** Blocks until the node's allocations change after `index` (or `waitMs` passes). */
-  nodeAllocations(nodeId: NodeId, index: number, waitMs: number, signal?: AbortSignal): Promise<NodeAllocationsResponse> {
-    return this.request('GET', `/v1/nodes/${enc(nodeId)}/allocations${query({ index: String(index), waitMs: String(waitMs) })}`, undefined, {
-      signal,
-      timeoutMs: waitMs + 15_000,
-    });
+  /**
+   * Blocks until the node's allocations change after `index` (or `waitMs` passes). Asks for
+   * each group spec once (`groups=shared`) and expands the answer: allocations of one group
+   * share its spec object (read-only). A server that does not know the form sends the plain one.
+   */
+  async nodeAllocations(nodeId: NodeId, index: number, waitMs: number, signal?: AbortSignal): Promise<NodeAllocationsResponse> {
+    const res = await this.request<NodeAllocationsResponse | SharedGroupsNodeAllocationsResponse>(
+      'GET',
+      `/v1/nodes/${enc(nodeId)}/allocations${query({ index: String(index), waitMs: String(waitMs), groups: 'shared' })}`,
+      undefined,
+      { signal, timeoutMs: waitMs + 15_000, blocking: waitMs > 0 },
+    );
+    if (!('groups' in res)) return res;
+    const { groups } = res;
+    return {
+      index: res.index,
+      allocations: res.allocations.map(({ alloc, groupRef, jobType }) => {
+        const group = groups[groupRef];
+        if (!group) throw new KaruError('INTERNAL', `allocation ${alloc.id}: the server's answer names group #${groupRef} of ${groups.length}`);
+        return { alloc, group, jobType };
+      }),
+    };
   }
   updateAllocStatus(nodeId: NodeId, updates: AllocStatus[]): Promise<void> {
     return this.request('PUT', `/v1/nodes/${enc(nodeId)}/allocations/status`, { updates });
@@ -193,21 +225,57 @@ export class KaruClient {
   }
 
   // ---- plumbing
-  async request<T>(method: string, path: string, body?: unknown, opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<T> {
+  async request<T>(method: string, path: string, body?: unknown, opts: RequestOptions = {}): Promise<T> {
+    if (this.opts.transport) return this.viaTransport(this.opts.transport, method, path, body, opts);
     const res = await this.raw(method, path, body, opts);
     if (res.status === 204) return undefined as T;
     const text = await res.text();
     return (text ? JSON.parse(text) : undefined) as T;
   }
 
-  async raw(method: string, path: string, body?: unknown, opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<Response> {
+  /** `request` over a Transport: the same headers, body and error model, without fetch's objects. */
+  private async viaTransport<T>(transport: Transport, method: string, path: string, body: unknown, opts: RequestOptions): Promise<T> {
+    let res: { status: number; text: string };
+    try {
+      res = await transport({
+        method,
+        base: this.base,
+        path,
+        headers: this.headersFor(body),
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        ...(opts.signal ? { signal: opts.signal } : {}),
+        timeoutMs: opts.timeoutMs ?? this.opts.timeoutMs ?? 30_000,
+        blocking: opts.blocking ?? false,
+        ...(opts.urgent ? { urgent: true } : {}),
+      });
+    } catch (e) {
+      if (opts.signal?.aborted) throw e;
+      throw new KaruError('UNAVAILABLE', `cannot reach the Karu server at ${this.base}: ${describeFetchError(e)}`, { cause: e, retryable: true });
+    }
+    if (res.status >= 200 && res.status < 300) return (res.status === 204 || !res.text ? undefined : JSON.parse(res.text)) as T;
+    throw httpError(method, path, res.status, res.text);
+  }
+
+  /** Headers of every call; one object per client for bodiless calls (they are only read). */
+  private headersFor(body: unknown): Record<string, string> {
+    if (body === undefined) return (this.bareHeaders ??= this.makeHeaders(false));
+    return (this.jsonHeaders ??= this.makeHeaders(true));
+  }
+  private bareHeaders: Record<string, string> | undefined;
+  private jsonHeaders: Record<string, string> | undefined;
+  private makeHeaders(json: boolean): Record<string, string> {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (json) headers['content-type'] = 'application/json';
+    if (this.opts.nodeSecret) headers['x-karu-node-secret'] = this.opts.nodeSecret;
+    return headers;
+  }
+
+  async raw(method: string, path: string, body?: unknown, opts: RequestOptions = {}): Promise<Response> {
     const timeoutMs = opts.timeoutMs ?? this.opts.timeoutMs ?? 30_000;
     const signals: AbortSignal[] = [];
     if (opts.signal) signals.push(opts.signal);
     if (timeoutMs > 0) signals.push(AbortSignal.timeout(timeoutMs));
-    const headers: Record<string, string> = { accept: 'application/json' };
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    if (this.opts.nodeSecret) headers['x-karu-node-secret'] = this.opts.nodeSecret;
+    const headers = { ...this.headersFor(body) };
     let res: Response;
     try {
       res = await this.fetchImpl(this.base + path, {
@@ -221,18 +289,22 @@ export class KaruClient {
       throw new KaruError('UNAVAILABLE', `cannot reach the Karu server at ${this.base}: ${describeFetchError(e)}`, { cause: e, retryable: true });
     }
     if (res.ok) return res;
-    let parsed: ApiErrorBody | undefined;
-    const text = await res.text();
-    try {
-      parsed = JSON.parse(text) as ApiErrorBody;
-    } catch {
-      /* not our error body: fall through */
-    }
-    throw new KaruError((parsed?.code as ErrorCode) ?? (res.status >= 500 ? 'INTERNAL' : 'INVALID'), parsed?.message ?? `${method} ${path}: HTTP ${res.status} ${text.slice(0, 200)}`, {
-      details: { ...(parsed?.details ?? {}), status: res.status },
-      retryable: res.status >= 500 || res.status === 409,
-    });
+    throw httpError(method, path, res.status, await res.text());
   }
+}
+
+/** A non-2xx answer as a KaruError with the server's code (or one guessed from the status). */
+function httpError(method: string, path: string, status: number, text: string): KaruError {
+  let parsed: ApiErrorBody | undefined;
+  try {
+    parsed = JSON.parse(text) as ApiErrorBody;
+  } catch {
+    /* not our error body: fall through */
+  }
+  return new KaruError((parsed?.code as ErrorCode) ?? (status >= 500 ? 'INTERNAL' : 'INVALID'), parsed?.message ?? `${method} ${path}: HTTP ${status} ${text.slice(0, 200)}`, {
+    details: { ...(parsed?.details ?? {}), status },
+    retryable: status >= 500 || status === 409,
+  });
 }
 
 function describeFetchError(e: unknown): string {

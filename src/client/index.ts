@@ -3,3 +3,4 @@ export * from './client.js';
 export * from './types.js';
 export * from './plan-types.js';
 export * from './catalog-types.js';
+export * from './transport.js';

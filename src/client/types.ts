@@ -102,6 +102,18 @@ export interface NodeAllocation {
   jobType: JobType;
 }
 
+/**
+ * The same answer on the wire when the agent asks with `groups=shared`: each distinct group
+ * spec once, allocations pointing at it by position. A node running 200 allocations of one
+ * group got its spec 200 times on every wake (issue 5: the agents' lists were 15 % of the
+ * server's CPU at scale). KaruClient.nodeAllocations asks for it and expands it back.
+ */
+export interface SharedGroupsNodeAllocationsResponse {
+  index: number;
+  groups: Group[];
+  allocations: { alloc: AllocView; groupRef: number; jobType: JobType }[];
+}
+
 /** PUT /v1/nodes/:id/allocations/status */
 export interface UpdateAllocStatusRequest {
   updates: AllocStatus[];

@@ -50,8 +50,14 @@ export class Cluster implements ControlPlane {
   private readonly wakeTimers = new Map<NodeId, () => void>();
   private readonly baseline: number;
   private readonly unsubscribe: () => void;
-  /** Node secrets proven recently (hash and when), so a heartbeat costs no store read. */
-  private readonly authMemo = new Map<NodeId, { hash: string; at: number }>();
+  /**
+   * Node secrets proven recently (the secret as presented, and when), so a heartbeat costs
+   * no store read and no hash: comparing with what the node sent last time is enough. Kept
+   * in memory only; the process sees every secret in each request anyway.
+   */
+  private readonly authMemo = new Map<NodeId, { secret: string; at: number }>();
+  /** Per node, the drivers object a heartbeat last brought and the stored one it matched (no JSON compare for an unchanged beat). */
+  private readonly driversSeen = new Map<NodeId, { sent: Record<string, DriverHealth>; stored: Record<string, DriverHealth> }>();
   /** Nodes seen revoked (forever) and when others were last seen not revoked. */
   private readonly revoked = new Set<NodeId>();
   private readonly notRevokedAt = new Map<NodeId, number>();
@@ -249,10 +255,10 @@ export class Cluster implements ControlPlane {
     // second. A secret proven recently is trusted from memory for AUTH_MEMO_MS.
     const now = this.deps.clock.now();
     const memo = this.authMemo.get(nodeId);
-    if (memo && now - memo.at < AUTH_MEMO_MS && secretMatches(memo.hash, secret)) return !(await this.isNodeRevoked(nodeId));
+    if (memo && now - memo.at < AUTH_MEMO_MS && sameString(memo.secret, secret)) return !(await this.isNodeRevoked(nodeId));
     const stored = await this.deps.stateStore.getNodeSecret(nodeId);
     const ok = stored !== undefined && secretMatches(stored, secret) && !(await this.isNodeRevoked(nodeId));
-    if (ok) this.authMemo.set(nodeId, { hash: stored, at: now });
+    if (ok) this.authMemo.set(nodeId, { secret, at: now });
     return ok;
   }
 
@@ -289,6 +295,7 @@ export class Cluster implements ControlPlane {
     monitor.forget(nodeId);
     this.revoked.add(nodeId);
     this.authMemo.delete(nodeId);
+    this.driversSeen.delete(nodeId);
     this.deps.logger.warn({ node: nodeId, name: node.name, evaluations: evals.length }, 'node removed: certificate revoked');
     return { evalIds: evals.map((e) => e.id) };
   }
@@ -297,7 +304,7 @@ export class Cluster implements ControlPlane {
     const node = this.deps.cache.node(nodeId);
     if (!node) throw new NotFoundError('node', nodeId);
     const heartbeatTtlMs = this.deps.monitor.beat(nodeId);
-    const driversChanged = drivers !== undefined && JSON.stringify(drivers) !== JSON.stringify(node.drivers);
+    const driversChanged = drivers !== undefined && this.driversDiffer(nodeId, drivers, node.drivers);
     if (node.status !== 'ready' || driversChanged) {
       const now = this.deps.clock.now();
       const revision = await updateNode(this.deps.stateStore, nodeId, (current) => {
@@ -313,6 +320,19 @@ export class Cluster implements ControlPlane {
       if (node.status !== 'ready') this.deps.logger.info({ node: nodeId }, 'node is back');
     }
     return { heartbeatTtlMs };
+  }
+
+  /**
+   * Whether a heartbeat's drivers differ from the stored ones. The API hands the same parsed
+   * object for the same body, so an unchanged beat is two reference checks, not two JSON
+   * encodings (issue 5: thousands of beats a second).
+   */
+  private driversDiffer(nodeId: NodeId, sent: Record<string, DriverHealth>, stored: Record<string, DriverHealth>): boolean {
+    const seen = this.driversSeen.get(nodeId);
+    if (seen && seen.sent === sent && seen.stored === stored) return false;
+    if (JSON.stringify(sent) !== JSON.stringify(stored)) return true;
+    this.driversSeen.set(nodeId, { sent, stored });
+    return false;
   }
 
   async updateAllocStatus(nodeId: NodeId, updates: AllocStatus[]): Promise<void> {
@@ -403,6 +423,14 @@ function revokedError(nodeId: NodeId): KaruError {
 
 function hashSecret(secret: string): string {
   return createHash('sha256').update(secret).digest('hex');
+}
+
+/** Equality in time independent of where the strings differ (a secret compared with one proven before). */
+function sameString(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
+  return diff === 0;
 }
 
 function secretMatches(storedHash: string, secret: string): boolean {

@@ -75,6 +75,26 @@ describe('a heartbeat costs no store access', () => {
     assert.equal(await h.ctl.cluster.isNodeRevoked(node.id), true);
   });
 
+  test('drivers: the same object again is no change; a changed health is written, also after equal beats', async () => {
+    const { node } = await h.ctl.cluster.registerNode(aRegistration());
+    const same = aRegistration().drivers;
+    let writes = 0;
+    const txn = h.store.txn.bind(h.store);
+    h.store.txn = (req) => (writes++, txn(req));
+    for (let i = 0; i < 3; i++) await h.ctl.cluster.heartbeat(node.id, same);
+    assert.equal(writes, 0);
+    const sick = Object.fromEntries(Object.keys(same).map((name) => [name, { healthy: false, detail: 'engine gone' }]));
+    await h.ctl.cluster.heartbeat(node.id, sick);
+    assert.equal(writes, 1);
+    assert.deepEqual(h.cache.node(node.id)!.drivers, sick);
+    // Back to the object seen before: the stored drivers changed meanwhile, so it is compared again and written.
+    await h.ctl.cluster.heartbeat(node.id, same);
+    assert.equal(writes, 2);
+    assert.deepEqual(h.cache.node(node.id)!.drivers, same);
+    await h.ctl.cluster.heartbeat(node.id, same);
+    assert.equal(writes, 2);
+  });
+
   test('the proven secret is read again after 10 s', async () => {
     const { node, secret } = await h.ctl.cluster.registerNode(aRegistration());
     await h.ctl.cluster.authenticateNode(node.id, secret);

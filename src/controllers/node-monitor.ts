@@ -8,13 +8,14 @@ import { lostAfterOnNode, transitionWrites, updateNode } from './node-status.js'
 
 /** Defaults: a dead node's work is replaced within ~5 s (docs/design/failure.md). */
 export const NODE_MONITOR_DEFAULTS = Object.freeze({
-  /** Shortest heartbeat TTL, whatever the cluster size; agents beat at a third of it. */
+  /** Shortest heartbeat TTL, whatever the cluster size; agents beat at half of it. */
   minTtlMs: 2_000,
   /**
    * Nodes per second of TTL the server is willing to take; the TTL grows past minTtlMs to
    * stay under it. 2,500 keeps the 2 s TTL (and ~5 s failover) up to 5,000 nodes; agents
-   * beat at a third of the TTL, so that is up to 7,500 beats/s, each one an in-memory
-   * deadline update (no store write; auth from memory). bench/heartbeats.sh measures it.
+   * beat at half the TTL, so that is up to 5,000 beats/s, each one an in-memory deadline
+   * update (no store write; auth from memory; answered before the HTTP router:
+   * api/heartbeat-fast-path.ts). bench/heartbeats.sh and heartbeats-api.sh measure it.
    */
   maxHeartbeatsPerSecond: 2_500,
   /** Extra time past the TTL before a node counts as disconnected (network jitter, a busy agent). */

@@ -2,9 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { serve } from '@hono/node-server';
-import { createApi } from '../api/index.js';
+import { createApi, withHeartbeatFastPath, type NodeRequestListener } from '../api/index.js';
 import { Controllers } from '../controllers/index.js';
 import { systemClock, type Clock } from '../lib/clock.js';
 import { createLogger, type Logger } from '../lib/logger.js';
@@ -54,12 +55,19 @@ export async function startServer(input: ServerConfigInput, deps: { clock?: Cloc
   const agentFetch = pki && createTlsFetch({ caPem: pki.ca.certPem, certPem: pki.serverCert.certPem, keyPem: pki.serverCert.keyPem }, 'node');
   const app = createApi({ controlPlane: controllers.cluster, logger, ...(pki && agentFetch ? { pki, fetchAgent: agentFetch.fetch } : {}) });
   const httpServer = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
-    const listen = { fetch: app.fetch, hostname: config.host, port: config.port };
+    // Heartbeats (most of the traffic) are answered before Hono; everything else goes to the app.
+    const fast = { controlPlane: controllers.cluster, logger, tls: pki !== undefined };
+    const listen = {
+      fetch: app.fetch,
+      hostname: config.host,
+      port: config.port,
+      createServer: ((options: object, listener: NodeRequestListener) => createHttpServer(options, withHeartbeatFastPath(listener, fast))) as never,
+    };
     const s = pki
       ? serve(
           {
             ...listen,
-            createServer: createHttpsServer,
+            createServer: ((options: object, listener: NodeRequestListener) => createHttpsServer(options, withHeartbeatFastPath(listener, fast))) as never,
             serverOptions: { key: pki.serverCert.keyPem, cert: pki.serverCert.certPem + pki.ca.certPem, ca: [pki.ca.certPem], requestCert: true, rejectUnauthorized: false },
           },
           () => resolve(s),

@@ -3,7 +3,7 @@ import { isClientTerminal, type AllocView } from '../../core/alloc.js';
 import type { NodeId } from '../../core/ids.js';
 import type { Group, Job, JobType } from '../../core/job.js';
 import type { ControlPlane } from '../../controllers/control-plane.js';
-import type { HeartbeatResponse, NodeAllocation, NodeAllocationsResponse, RegisterNodeResponse } from '../../client/types.js';
+import type { HeartbeatResponse, NodeAllocation, NodeAllocationsResponse, RegisterNodeResponse, SharedGroupsNodeAllocationsResponse } from '../../client/types.js';
 import type { Logger } from '../../lib/logger.js';
 import type { ApiDeps } from '../deps.js';
 import { invalid, unauthorized } from '../errors.js';
@@ -54,7 +54,9 @@ export function agentRoutes({ controlPlane: cp, logger, pki, peerOf }: ApiDeps) 
         if (signal.aborted) return c.body(null, 204);
         throw e;
       }
-      const res: NodeAllocationsResponse = { index: next, allocations: await nodeAllocations(cp, nodeId, logger) };
+      const allocations = await nodeAllocations(cp, nodeId, logger);
+      if (c.req.query('groups') === 'shared') return c.json(sharingGroups(next, allocations));
+      const res: NodeAllocationsResponse = { index: next, allocations };
       return c.json(res);
     })
     .put('/nodes/:id/allocations/status', auth, async (c) => {
@@ -70,6 +72,25 @@ export function agentRoutes({ controlPlane: cp, logger, pki, peerOf }: ApiDeps) 
 
 function registered(res: Awaited<ReturnType<ControlPlane['registerNode']>>): RegisterNodeResponse {
   return { nodeId: res.node.id, secret: res.secret, heartbeatTtlMs: res.heartbeatTtlMs, serverToken: res.serverToken, serviceCidr: res.serviceCidr };
+}
+
+/** The answer with each distinct group spec once (the agent asked with `groups=shared`). */
+export function sharingGroups(index: number, allocations: NodeAllocation[]): SharedGroupsNodeAllocationsResponse {
+  // nodeAllocations hands out the job's own group objects: one per job version and group.
+  const refs = new Map<Group, number>();
+  const groups: Group[] = [];
+  return {
+    index,
+    groups,
+    allocations: allocations.map(({ alloc, group, jobType }) => {
+      let groupRef = refs.get(group);
+      if (groupRef === undefined) {
+        refs.set(group, (groupRef = groups.length));
+        groups.push(group);
+      }
+      return { alloc, groupRef, jobType };
+    }),
+  };
 }
 
 /**
