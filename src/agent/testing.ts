@@ -4,7 +4,7 @@ import { KaruError, UnavailableError } from '../core/errors.js';
 import type { AllocId, EvalId, NodeId } from '../core/ids.js';
 import type { Group, JobType, RestartPolicy, Task } from '../core/job.js';
 import type { DriverHealth } from '../core/node.js';
-import type { FakeClock } from '../lib/clock.js';
+import type { Clock, FakeClock } from '../lib/clock.js';
 import { DriverError, type TaskHandle, type TaskSpec } from '../driver/driver.js';
 import { FakeDriver } from '../driver/fake/fake-driver.js';
 import type { HeartbeatRequest, NodeAllocation, NodeAllocationsResponse, RegisterNodeRequest, RegisterNodeResponse } from '../client/types.js';
@@ -74,7 +74,7 @@ export class FakeAgentServer implements AgentServerApi {
   private index = 1;
   private reachable = true;
   private seq = 0;
-  private readonly waiters = new Set<{ wake: () => void; fail: (e: unknown) => void }>();
+  private readonly waiters = new Set<ParkedQuery>();
 
   constructor(private readonly clock: FakeClock) {}
 
@@ -152,25 +152,7 @@ export class FakeAgentServer implements AgentServerApi {
       if (!this.nodes.has(nodeId)) throw new KaruError('NOT_FOUND', `node '${nodeId}' not found`);
       const answer = () => resolve({ index: this.index, allocations: this.listFor(nodeId) });
       if (this.index > index || waitMs <= 0) return answer();
-      const waiter = {
-        wake: () => {
-          done();
-          answer();
-        },
-        fail: (e: unknown) => {
-          done();
-          reject(e);
-        },
-      };
-      const onAbort = () => waiter.fail(signal?.reason ?? new Error('aborted'));
-      const cancel = this.clock.setTimer(waitMs, waiter.wake);
-      const done = () => {
-        cancel();
-        this.waiters.delete(waiter);
-        signal?.removeEventListener('abort', onAbort);
-      };
-      this.waiters.add(waiter);
-      signal?.addEventListener('abort', onAbort, { once: true });
+      parkQuery({ clock: this.clock, waiters: this.waiters, waitMs, ...(signal ? { signal } : {}), answer, reject });
     });
   }
 
@@ -263,4 +245,37 @@ export class RecordingDriver extends FakeDriver {
     }
     return super.removeVolume(name);
   }
+}
+
+/** A parked blocking query in a test fake: woken by a change, failed by the fake, or answered when its wait ends. */
+export interface ParkedQuery {
+  wake: () => void;
+  fail: (e: unknown) => void;
+}
+
+/**
+ * Parks a blocking query the way the server does: `answer` runs when a change wakes it
+ * (`waiters`) or `waitMs` passes on `clock`; an aborted `signal` rejects it. Shared by
+ * the fakes of the allocations query and of the catalog query.
+ */
+export function parkQuery(o: { clock: Clock; waiters: Set<ParkedQuery>; waitMs: number; signal?: AbortSignal; answer: () => void; reject: (e: unknown) => void }): void {
+  const waiter: ParkedQuery = {
+    wake: () => {
+      done();
+      o.answer();
+    },
+    fail: (e: unknown) => {
+      done();
+      o.reject(e);
+    },
+  };
+  const onAbort = () => waiter.fail(o.signal?.reason ?? new Error('aborted'));
+  const cancel = o.clock.setTimer(o.waitMs, waiter.wake);
+  const done = () => {
+    cancel();
+    o.waiters.delete(waiter);
+    o.signal?.removeEventListener('abort', onAbort);
+  };
+  o.waiters.add(waiter);
+  o.signal?.addEventListener('abort', onAbort, { once: true });
 }

@@ -8,6 +8,7 @@ import { connect, createServer, type AddressInfo, type Server, type Socket } fro
 import type { AllocId, NodeId } from '../../core/ids.js';
 import type { Catalog, CatalogEndpoint, CatalogService } from '../../core/service.js';
 import type { Clock } from '../../lib/clock.js';
+import { parkQuery, type ParkedQuery } from '../testing.js';
 import { DATAPLANE_INTERFACE, type HostNetwork } from './host-network.js';
 
 /** A random loopback address in 127.77.0.0/16, so parallel tests rarely share one. */
@@ -149,7 +150,7 @@ export class FakeHostNetwork implements HostNetwork {
 export class FakeCatalogSource {
   private catalog: Catalog = { index: 1, services: [] };
   private reachable = true;
-  private readonly waiters = new Set<{ wake: () => void; fail: (e: unknown) => void }>();
+  private readonly waiters = new Set<ParkedQuery>();
   /** Queries received, answered or not. */
   queries = 0;
 
@@ -176,25 +177,7 @@ export class FakeCatalogSource {
       if (!this.reachable) return reject(new Error('cannot reach the Karu server: ECONNREFUSED'));
       const answer = () => resolve(structuredClone(this.catalog));
       if (this.catalog.index > index || waitMs <= 0) return answer();
-      const waiter = {
-        wake: () => {
-          done();
-          answer();
-        },
-        fail: (e: unknown) => {
-          done();
-          reject(e);
-        },
-      };
-      const onAbort = () => waiter.fail(signal.reason ?? new Error('aborted'));
-      const cancel = this.clock.setTimer(waitMs, waiter.wake);
-      const done = () => {
-        cancel();
-        this.waiters.delete(waiter);
-        signal.removeEventListener('abort', onAbort);
-      };
-      this.waiters.add(waiter);
-      signal.addEventListener('abort', onAbort, { once: true });
+      parkQuery({ clock: this.clock, waiters: this.waiters, waitMs, signal, answer, reject });
     });
 }
 
