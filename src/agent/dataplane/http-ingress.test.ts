@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { forwardHeaders, startHttpIngress, type HttpIngress } from './http-ingress.js';
 import type { IngressRoute } from '../../core/ingress.js';
 import { ServiceTable, type ServiceEntry } from './service-table.js';
-import { deadPort, randomLoopback } from './testing.js';
+import { deadPort, randomLoopback, serveOnLoopback } from './testing.js';
 
 const LO = '127.0.0.1';
 
@@ -41,15 +41,7 @@ async function startBackend(name: string): Promise<{ port: number; close(): Prom
       res.end(JSON.stringify(seen));
     });
   });
-  server.listen(0, LO);
-  await once(server, 'listening');
-  return {
-    port: (server.address() as AddressInfo).port,
-    async close() {
-      server.closeAllConnections();
-      await new Promise((r) => server.close(r));
-    },
-  };
+  return serveOnLoopback(server, LO);
 }
 
 interface Reply {

@@ -12,6 +12,7 @@ import type { IngressRoute } from '../../core/ingress.js';
 import { ListenError, startIngressWorkers, workerEntry, type IngressWorkers } from './ingress-workers.js';
 import { UnavailableError } from '../../core/errors.js';
 import type { ServiceEntry } from './service-table.js';
+import { serveOnLoopback } from './testing.js';
 import { randomLoopback } from './testing.js';
 
 /**
@@ -37,15 +38,7 @@ async function startBackend(): Promise<{ port: number; close(): Promise<void> }>
     res.setHeader('content-type', 'application/json');
     res.end(JSON.stringify({ url: req.url, headers: req.headers }));
   });
-  server.listen(0, LO);
-  await once(server, 'listening');
-  return {
-    port: (server.address() as AddressInfo).port,
-    async close() {
-      server.closeAllConnections();
-      await new Promise((r) => server.close(r));
-    },
-  };
+  return serveOnLoopback(server, LO);
 }
 
 interface Reply {

@@ -5,6 +5,7 @@
  */
 import { once } from 'node:events';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { Server as HttpServer } from 'node:http';
 import type { AllocId, NodeId } from '../../core/ids.js';
 import type { Catalog, CatalogEndpoint, CatalogService } from '../../core/service.js';
 import type { Clock } from '../../lib/clock.js';
@@ -189,4 +190,17 @@ export function aCatalogService(over: Partial<CatalogService> & Pick<CatalogServ
 /** A catalog endpoint with sensible defaults. */
 export function aCatalogEndpoint(address: string, port: number, healthy = true): CatalogEndpoint {
   return { allocId: `alloc_${address.replace(/\./g, '')}${port}` as AllocId, nodeId: 'node_1' as NodeId, nodeName: 'n1', address, port, healthy, output: '' };
+}
+
+/** Starts `server` on a free port of `host`; `close()` cuts kept-alive connections so it ends at once. */
+export async function serveOnLoopback(server: HttpServer, host: string): Promise<{ port: number; close(): Promise<void> }> {
+  server.listen(0, host);
+  await once(server, 'listening');
+  return {
+    port: (server.address() as AddressInfo).port,
+    async close() {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    },
+  };
 }
