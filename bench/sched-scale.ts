@@ -9,15 +9,19 @@
  *
  * Usage: bench/sched-scale.sh [nodes] [jobs[,jobs…]] [tasks]   (default 1000 10 1000)
  *   bench/sched-scale.sh 5000 100,1000 1000    the C1M shape: 100k, then on to 1M
+ * Per phase also: the server's and the sim's CPU seconds (and per placement), and false
+ * marks: nodes the server marked down or disconnected (every sim node is alive throughout,
+ * so each mark is false) and stalls the node monitor forgave.
+ *
  * Env: SIM_RUN_DELAY (default 500ms); BENCH_CPU_PROF=DIR writes the server's CPU profile
- * (node --cpu-prof) there when it exits.
+ * (node --cpu-prof) there when it exits; SIM_CPU_PROF=DIR the sim's.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KaruClient } from '../src/client/client.js';
 import { fmt, freePort, until } from './lib.js';
-import { dirBytes, karu, pct, procMb, stopProc, type KaruProc } from './scale-lib.js';
+import { dirBytes, karu, pct, procCpuSeconds, procMb, stopProc, type KaruProc } from './scale-lib.js';
 
 const NODES = Number(process.argv[2] ?? 1000);
 const PHASES = String(process.argv[3] ?? '10')
@@ -53,7 +57,8 @@ async function main(): Promise<void> {
     await until('the server', async () => (await client.listNodes(), true), 60_000, 100);
 
     let t = Date.now();
-    const sim = karu(['sim', '--server', url, '--nodes', String(NODES), '--run-delay', RUN_DELAY], 'sim');
+    const simProf = process.env.SIM_CPU_PROF;
+    const sim = karu(['sim', '--server', url, '--nodes', String(NODES), '--run-delay', RUN_DELAY], 'sim', simProf ? { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', simProf] } : {});
     procs.push(sim);
     await until(`${NODES} ready nodes`, async () => (await client.listNodes()).filter((n) => n.status === 'ready').length >= NODES, 900_000, 1000);
     const nodesReadyMs = Date.now() - t;
@@ -66,6 +71,8 @@ async function main(): Promise<void> {
       const total = jobs * TASKS;
       console.log(`phase: jobs ${from}..${jobs - 1} (${(jobs - from) * TASKS} new allocations, ${total} in all)…`);
       t = Date.now();
+      const fromLine = server.lines.length;
+      const cpu0 = { server: procCpuSeconds(server.proc.pid!), sim: procCpuSeconds(sim.proc.pid!) };
       for (let j = from; j < jobs; j++) await client.registerJob(jobSpec(j));
       registered = jobs;
       const registeredMs = Date.now() - t;
@@ -85,6 +92,8 @@ async function main(): Promise<void> {
         pollMs,
       );
       const runningMs = Date.now() - t;
+      const cpu = { server: procCpuSeconds(server.proc.pid!) - cpu0.server, sim: procCpuSeconds(sim.proc.pid!) - cpu0.sim };
+      const marks = (re: RegExp) => server.lines.slice(fromLine).filter((l) => re.test(l)).length;
       const placedNew = (jobs - from) * TASKS;
       const evals = (await client.listEvaluations()).filter((e) => {
         const n = Number(e.jobName?.slice('scale-'.length));
@@ -98,6 +107,12 @@ async function main(): Promise<void> {
       console.log(`all placed                 ${fmt(placedMs)}  → ${(placedNew / (placedMs / 1000)).toFixed(0)} placements/s`);
       console.log(`all running                ${fmt(runningMs)}  (run delay ${RUN_DELAY})`);
       console.log(`evaluations                ${evals.length}; latency p50 ${pct(lat, 50)} ms, p99 ${pct(lat, 99)} ms, max ${lat.at(-1)} ms`);
+      const perPlacement = (s: number) => `${((s / placedNew) * 1e6).toFixed(0)} µs/placement`;
+      console.log(`server CPU (to all running) ${cpu.server.toFixed(1)} s = ${(cpu.server / (runningMs / 1000)).toFixed(2)} cores, ${perPlacement(cpu.server)}`);
+      console.log(`sim CPU (to all running)    ${cpu.sim.toFixed(1)} s = ${(cpu.sim / (runningMs / 1000)).toFixed(2)} cores, ${perPlacement(cpu.sim)}`);
+      console.log(
+        `false marks                ${marks(/missed its heartbeats: marked down|disconnected node marked down/)} down, ${marks(/missed its heartbeats: marked disconnected/)} disconnected; ${marks(/node monitor ran late/)} stalls forgiven`,
+      );
       console.log(`server peak RSS (VmHWM)    ${procMb(server.proc.pid!, 'VmHWM').toFixed(0)} MB (idle with nodes: ${rssIdle.toFixed(0)} MB)`);
       console.log(`sim process peak RSS       ${procMb(sim.proc.pid!, 'VmHWM').toFixed(0)} MB`);
       console.log(`store size (data dir)      ${(dirBytes(dataDir) / 1024 / 1024).toFixed(1)} MB`);

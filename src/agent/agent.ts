@@ -312,6 +312,9 @@ export class Agent {
   private async allocLoop(): Promise<void> {
     let index = 0;
     let failures = 0;
+    // Deltas only on top of a list this loop applied whole, and never right after a failure
+    // (the answer we missed or could not apply): the whole list then (level-based).
+    let whole = true;
     const waitMs = this.deps.allocWaitMs ?? 30_000;
     while (!this.abort.signal.aborted) {
       try {
@@ -319,7 +322,7 @@ export class Agent {
         // otherwise all come back at once every wait, a wave of queries (issue 5: 5,000 sim
         // nodes answered within seconds of each other, every 30 s).
         const wait = this.synced ? waitMs + Math.floor(this.rng.next() * (waitMs / 16)) : 0;
-        const res = await this.deps.server.nodeAllocations(this.requireNodeId(), index, wait, this.abort.signal);
+        const res = await this.deps.server.nodeAllocations(this.requireNodeId(), index, wait, this.abort.signal, { delta: this.synced && !whole && index > 0 });
         this.cutoff.contact();
         if (this.abort.signal.aborted) return;
         if (!this.synced) {
@@ -328,13 +331,17 @@ export class Agent {
           await this.reconcileStartup(res.allocations, recovered);
           this.synced = true;
           for (const w of this.syncWaiters.splice(0)) w();
+        } else if (res.delta) {
+          this.reconcileDelta(res.allocations, res.removed ?? []);
         } else {
           this.reconcile(res.allocations);
         }
         // A smaller index means the server restarted and counts anew: follow it.
         index = res.index;
         failures = 0;
+        whole = false;
       } catch (e) {
+        whole = true;
         if (this.abort.signal.aborted) return;
         this.log.warn({ err: errorMessage(e), failures }, 'allocations query failed; retrying');
         if (isRefusal(e)) await this.reregister().catch(() => undefined);
@@ -424,28 +431,39 @@ export class Agent {
   private reconcile(allocs: NodeAllocation[]): void {
     const listed = new Set<AllocId>();
     for (const na of allocs) {
-      const id = na.alloc.id as AllocId;
-      listed.add(id);
-      const runner = this.runners.get(id);
-      if (runner) {
-        runner.update(na.alloc);
-        continue;
-      }
-      // Finished before this agent knew it (or before a restart): nothing to run again.
-      if (isClientTerminal(na.alloc.clientStatus)) continue;
-      const fresh = this.newRunner(na);
-      this.runners.set(id, fresh);
-      // It ran here before (the agent restarted and its containers are gone): keep its history.
-      if (Object.keys(na.alloc.taskStates).length) fresh.restore([], na.alloc);
-      else fresh.start();
+      listed.add(na.alloc.id as AllocId);
+      this.follow(na);
     }
-    for (const [id, runner] of this.runners) {
-      if (listed.has(id)) continue;
-      // Purged by the server: stop it and forget it; nobody wants its status any more.
-      this.runners.delete(id);
-      this.reporter.forget(id);
-      void runner.stop().then(() => this.reporter.forget(id));
-    }
+    for (const id of this.runners.keys()) if (!listed.has(id)) this.drop(id);
+  }
+
+  /** The same for a delta answer: what changed since the index we asked with, and what left the list. */
+  private reconcileDelta(changed: NodeAllocation[], removed: readonly string[]): void {
+    for (const na of changed) this.follow(na);
+    for (const id of removed) this.drop(id as AllocId);
+  }
+
+  /** One allocation on the server's list: update its runner, or start one. */
+  private follow(na: NodeAllocation): void {
+    const id = na.alloc.id as AllocId;
+    const runner = this.runners.get(id);
+    if (runner) return runner.update(na.alloc);
+    // Finished before this agent knew it (or before a restart): nothing to run again.
+    if (isClientTerminal(na.alloc.clientStatus)) return;
+    const fresh = this.newRunner(na);
+    this.runners.set(id, fresh);
+    // It ran here before (the agent restarted and its containers are gone): keep its history.
+    if (Object.keys(na.alloc.taskStates).length) fresh.restore([], na.alloc);
+    else fresh.start();
+  }
+
+  /** Off the server's list (purged): stop it and forget it; nobody wants its status any more. */
+  private drop(id: AllocId): void {
+    const runner = this.runners.get(id);
+    if (!runner) return;
+    this.runners.delete(id);
+    this.reporter.forget(id);
+    void runner.stop().then(() => this.reporter.forget(id));
   }
 
   private newRunner(na: NodeAllocation): AllocRunner {

@@ -16,8 +16,9 @@ export function nodeSession(base: KaruClient): AgentServerApi {
       current = base.withNodeSecret(res.secret);
       return res;
     },
-    heartbeat: (nodeId: NodeId, req) => current.heartbeat(nodeId, req),
-    nodeAllocations: (nodeId: NodeId, index: number, waitMs: number, signal?: AbortSignal) => current.nodeAllocations(nodeId, index, waitMs, signal),
+    // The options carry the beat's deadline (about the TTL): without them a stuck beat held the loop for the client's 30 s default.
+    heartbeat: (nodeId: NodeId, req, opts) => current.heartbeat(nodeId, req, opts),
+    nodeAllocations: (nodeId: NodeId, index: number, waitMs: number, signal?: AbortSignal, opts?: { delta?: boolean }) => current.nodeAllocations(nodeId, index, waitMs, signal, opts),
     updateAllocStatus: (nodeId: NodeId, updates: AllocStatus[]) => current.updateAllocStatus(nodeId, updates),
     catalog: (opts) => current.catalog(opts),
   };

@@ -32,8 +32,15 @@ export interface SimOptions {
   dataDir?: string;
   /** Registrations in flight at once while starting. Default 64. */
   startConcurrency?: number;
-  /** Keep-alive connections shared by every node's short calls (registration, status reports; heartbeats have 16 of their own). Default 32. */
+  /** Keep-alive connections shared by every node's short calls (registration, status reports). Default 32. */
   connections?: number;
+  /**
+   * Keep-alive connections for heartbeats, a lane of their own. Default one per 20 nodes
+   * (at least 16): a beat needs a free connection, so 16 for 5,000 beats a second held only
+   * while a round trip took under 3 ms; with both processes busy it took tens, beats queued
+   * for seconds and healthy nodes were marked down (issue 5). Real agents each have their own.
+   */
+  beatConnections?: number;
   /** Seeds each node's rng (node i gets seed + i), so retries are replayable. Default Date.now(). */
   seed?: number;
   clock?: Clock;
@@ -63,7 +70,7 @@ const NO_AGENT_URL = 'http://127.0.0.1:9';
  * They talk to the server over HTTP exactly as real agents do — register, heartbeat,
  * blocking allocations query, status reports — through the same KaruClient calls, on one
  * shared transport: heartbeats and other short calls over two bounded sets of keep-alive
- * connections, blocking queries over their own (about one per node, since each node keeps one open). undici's
+ * connections (beats' growing with the node count), blocking queries over their own (about one per node, since each node keeps one open). undici's
  * `fetch` per call was most of the sim's CPU (issue 5: one core saturated at ~5,000 nodes).
  */
 export async function startSim(opts: SimOptions): Promise<RunningSim> {
@@ -75,7 +82,10 @@ export async function startSim(opts: SimOptions): Promise<RunningSim> {
   const seed = opts.seed ?? Date.now();
   const ownDir = opts.dataDir === undefined;
   const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'karu-sim-')));
-  const transport = pooledTransport(opts.connections !== undefined ? { connections: opts.connections } : {});
+  const transport = pooledTransport({
+    ...(opts.connections !== undefined ? { connections: opts.connections } : {}),
+    beatConnections: opts.beatConnections ?? Math.max(16, Math.ceil(opts.nodes / 20)),
+  });
   const base = new KaruClient({ baseUrl: opts.serverUrl, transport: transport.request });
 
   const agents: Agent[] = [];

@@ -158,6 +158,42 @@ test('with groups=shared each group spec is sent once, and the client expands it
   assert.deepEqual(expanded, plain);
 });
 
+test('with delta=true the answer carries only what changed since the index, listed ones in full and the rest as removed; without it, or when the server cannot vouch, the whole list', async () => {
+  const { app, cp, nodeId, headers } = await agentWithAllocs();
+  // 'current' and 'stopping' changed and are still listed; 'stopped' is terminal, 'purged' has no spec, 'vanished' is gone, 'elsewhere' is on another node.
+  cp.allocChanges.set(nodeId, ['current', 'stopping', 'stopped', 'purged', 'vanished', 'elsewhere'].map((n) => allocIdFor(n)));
+  cp.signalNode(nodeId); // past index 3: every query below answers at once
+  assert.ok(cp.state.revision > 3);
+  const ask = async (qs: string) => (await (await app.request(`/v1/nodes/${nodeId}/allocations?${qs}`, { headers })).json()) as NodeAllocationsResponse & { groups?: unknown[] };
+  const delta = await ask('index=3&delta=true');
+  assert.equal(delta.delta, true);
+  assert.deepEqual(
+    delta.allocations.map((a) => a.alloc.id),
+    [allocIdFor('current'), allocIdFor('stopping')].sort(),
+  );
+  assert.deepEqual(delta.removed, ['stopped', 'purged', 'vanished', 'elsewhere'].map((n) => allocIdFor(n)));
+  assert.deepEqual(cp.calls.nodeAllocChanges, [{ nodeId, since: 3 }]);
+  const shared = await ask('index=3&delta=true&groups=shared');
+  assert.equal(shared.delta, true);
+  assert.equal(shared.groups!.length, 2);
+  // The client expands the shared form and keeps the delta.
+  const client = new KaruClient({ baseUrl: 'http://api', nodeSecret: headers['x-karu-node-secret']!, fetch: ((input: string, init?: RequestInit) => app.request(input, init)) as typeof fetch });
+  assert.deepEqual(await client.nodeAllocations(nodeId, 3, 0, undefined, { delta: true }), delta);
+
+  // Not asked (older agents), or asked at index 0: the whole list, whatever the server kept.
+  for (const qs of ['index=3', 'index=0&delta=true']) {
+    const whole = await ask(qs);
+    assert.equal(whole.delta, undefined);
+    assert.equal(whole.removed, undefined);
+    assert.equal(whole.allocations.length, 4);
+  }
+  // Asked, but the server no longer covers the index: the whole list.
+  cp.allocChanges.delete(nodeId);
+  const fallback = await ask('index=3&delta=true');
+  assert.equal(fallback.delta, undefined);
+  assert.equal(fallback.allocations.length, 4);
+});
+
 test('the blocking query parks until the control plane signals a change', async () => {
   const { app, cp, nodeId, headers } = await agentWithAllocs();
   const first = (await (await app.request(`/v1/nodes/${nodeId}/allocations?index=0`, { headers })).json()) as NodeAllocationsResponse;

@@ -206,3 +206,81 @@ test('through the real server: a beat is accepted with the secret, and refused o
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+// ---- status reports take the same way
+
+const report = (url: string, nodeId: string, headers: Record<string, string>, body: string) =>
+  fetch(`${url}/v1/nodes/${nodeId}/allocations/status`, { method: 'PUT', headers: { 'content-type': 'application/json', ...headers }, body });
+
+const aStatus = (nodeId: string) => ({
+  id: 'alloc_01jd0000000000000000000000',
+  nodeId,
+  clientStatus: 'running',
+  clientDescription: 'Tasks are running',
+  taskStates: { t: { state: 'running', failed: false, restarts: 0, startedAt: 5, events: [{ type: 'started', time: 5, message: 'started' }] } },
+  updatedAt: 5,
+});
+
+test('a status report with its node secret is parsed and handed to updateAllocStatus off the socket (204); errors match Hono’s', async () => {
+  const s = await listening();
+  try {
+    const { nodeId, secret } = await s.register();
+    const ok = await report(s.url, nodeId, secretHeader(secret), JSON.stringify({ updates: [aStatus(nodeId)] }));
+    assert.equal(ok.status, 204);
+    assert.deepEqual(s.cp.calls.updateAllocStatus, [{ nodeId, updates: [aStatus(nodeId)] }]);
+    for (const body of ['{nope', JSON.stringify({ updates: [{ ...aStatus(nodeId), clientStatus: 'exploded' }] }), JSON.stringify({ updates: [aStatus('node_someoneelse')] })]) {
+      const fast = await report(s.url, nodeId, secretHeader(secret), body);
+      const viaHono = await s.app.request(`/v1/nodes/${nodeId}/allocations/status`, json('PUT', body, secretHeader(secret)));
+      assert.equal(fast.status, 400);
+      assert.deepEqual(await fast.json(), await viaHono.json());
+    }
+    assert.equal(s.fallbacks(), 0);
+    assert.equal(s.cp.calls.updateAllocStatus.length, 1, 'only the valid report (the Hono comparisons were refused too)');
+  } finally {
+    await s.close();
+  }
+});
+
+test('a status report with a missing, wrong or other node’s secret, or from a revoked certificate, falls back to the general path, which refuses it', async () => {
+  const s = await listening();
+  try {
+    const a = await s.register();
+    const b = await s.register();
+    for (const headers of [{}, secretHeader('wrong'), secretHeader(b.secret)]) {
+      const res = await report(s.url, a.nodeId, headers, JSON.stringify({ updates: [aStatus(a.nodeId)] }));
+      assert.equal(res.status, 401);
+      assert.equal(((await res.json()) as ApiErrorBody).code, 'UNAUTHORIZED');
+    }
+    assert.equal(s.fallbacks(), 3);
+    assert.equal(s.cp.calls.updateAllocStatus.length, 0);
+  } finally {
+    await s.close();
+  }
+  const tls = await listening({ tls: true, peer: { role: 'node', nodeId: 'node_a' } });
+  try {
+    assert.equal((await report(tls.url, 'node_a', {}, JSON.stringify({ updates: [] }))).status, 204);
+    tls.cp.revoked.add('node_a' as NodeId);
+    assert.equal((await report(tls.url, 'node_a', {}, JSON.stringify({ updates: [] }))).status, 401);
+    assert.equal(tls.fallbacks(), 1);
+    assert.equal(tls.cp.calls.updateAllocStatus.length, 1);
+  } finally {
+    await tls.close();
+  }
+});
+
+test('through the real server: a status report is accepted with the secret, and refused once the node is removed (revoked)', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'karu-fast-status-'));
+  const server = await startServer({ dataDir: dir, listen: '127.0.0.1:0', logLevel: 'silent' }, { logger: silentLogger() });
+  try {
+    const client = new KaruClient({ baseUrl: server.url });
+    const { nodeId, secret } = await client.registerNode(registration);
+    const agent = client.withNodeSecret(secret);
+    await agent.updateAllocStatus(nodeId, []);
+    await assert.rejects(client.withNodeSecret('wrong').updateAllocStatus(nodeId, []), (e: KaruError) => e.code === 'UNAUTHORIZED');
+    await client.removeNode(nodeId);
+    await assert.rejects(agent.updateAllocStatus(nodeId, []), (e: KaruError) => e.code === 'UNAUTHORIZED');
+  } finally {
+    await server.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+});

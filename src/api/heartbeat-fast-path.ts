@@ -7,9 +7,10 @@ import type { ControlPlane } from '../controllers/control-plane.js';
 import type { Logger } from '../lib/logger.js';
 import type { PeerIdentity } from '../pki/certs.js';
 import { peerIdentity } from '../pki/tls.js';
-import { errorBody, HTTP_STATUS } from './errors.js';
+import { errorBody, HTTP_STATUS, MAX_BODY_BYTES } from './errors.js';
 import { NODE_SECRET_HEADER } from './node-auth.js';
-import { heartbeatBody, parseJsonText } from './schemas.js';
+import { assertUpdatesOfNode } from './routes/agent.js';
+import { heartbeatBody, parseJsonText, updateAllocStatusBody } from './schemas.js';
 
 /** A Node `http`/`https` request listener (what @hono/node-server hands to `createServer`). */
 export type NodeRequestListener = (req: IncomingMessage, res: ServerResponse) => void;
@@ -27,6 +28,7 @@ export interface HeartbeatFastPathDeps {
 const MAX_FAST_BODY_BYTES = 16 * 1024;
 
 const HEARTBEAT_PATH = /^\/v1\/nodes\/([^/?#]+)\/heartbeat$/;
+const STATUS_PATH = /^\/v1\/nodes\/([^/?#]+)\/allocations\/status$/;
 
 /** Distinct heartbeat bodies kept parsed: agents send the same one beat after beat. */
 const MAX_PARSED_BODIES = 1_024;
@@ -37,9 +39,11 @@ const MAX_PARSED_BODIES = 1_024;
  * work: web Request/Response objects, a body read through web streams, routing over every
  * route, the body-limit middleware, a zod parse (issue 5: ~350 µs of server CPU a beat).
  * This listener answers `POST /v1/nodes/:id/heartbeat` straight off the socket and hands
- * every other request to `fallback` (the Hono app) untouched.
+ * every other request to `fallback` (the Hono app) untouched. Agents' status reports
+ * (`PUT /v1/nodes/:id/allocations/status`) take the same way: while plans land they are
+ * the next most frequent call, and Hono cost several times their parse.
  *
- * Same semantics as the route in routes/agent.ts: the node secret (or, with TLS, a
+ * Same semantics as the routes in routes/agent.ts: the node secret (or, with TLS, a
  * not-revoked client certificate naming the node) is checked before the body is read, and
  * a request it does not clearly accept — wrong credentials, no content-length, a large
  * body — goes to the general path, which refuses it with its usual error. Errors after
@@ -95,19 +99,36 @@ export function withHeartbeatFastPath(fallback: NodeRequestListener, deps: Heart
     reply(res, 200, body);
   };
 
+  const report = async (req: IncomingMessage, res: ServerResponse, nodeId: NodeId, length: number): Promise<void> => {
+    if (!(await authenticated(req, nodeId))) return fallback(req, res);
+    const text = await readBody(req, length);
+    if (text === undefined) return;
+    const { updates } = parseJsonText(text, updateAllocStatusBody);
+    assertUpdatesOfNode(nodeId, updates);
+    await cp.updateAllocStatus(nodeId, updates);
+    res.writeHead(204);
+    res.end();
+  };
+
+  // Reports are bounded by the API's own body limit; a larger one gets its refusal from Hono.
+  const beats = { path: HEARTBEAT_PATH, maxBytes: MAX_FAST_BODY_BYTES, handle: beat };
+  const reports = { path: STATUS_PATH, maxBytes: MAX_BODY_BYTES, handle: report };
+
   return (req, res) => {
     const url = req.url;
-    if (req.method !== 'POST' || url === undefined || !url.startsWith('/v1/nodes/') || !url.endsWith('/heartbeat')) return fallback(req, res);
-    const m = HEARTBEAT_PATH.exec(url);
+    if (url === undefined || !url.startsWith('/v1/nodes/')) return fallback(req, res);
+    const route = req.method === 'POST' && url.endsWith('/heartbeat') ? beats : req.method === 'PUT' && url.endsWith('/allocations/status') ? reports : undefined;
+    if (!route) return fallback(req, res);
+    const m = route.path.exec(url);
     const length = Number(req.headers['content-length']);
-    if (!m || !(length >= 0 && length <= MAX_FAST_BODY_BYTES)) return fallback(req, res);
+    if (!m || !(length >= 0 && length <= route.maxBytes)) return fallback(req, res);
     let nodeId: NodeId;
     try {
       nodeId = decodeURIComponent(m[1]!) as NodeId;
     } catch {
       return fallback(req, res);
     }
-    beat(req, res, nodeId, length).catch((err: unknown) => fail(req, res, err));
+    route.handle(req, res, nodeId, length).catch((err: unknown) => fail(req, res, err));
   };
 }
 

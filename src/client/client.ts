@@ -181,11 +181,14 @@ export class KaruClient {
    * Blocks until the node's allocations change after `index` (or `waitMs` passes). Asks for
    * each group spec once (`groups=shared`) and expands the answer: allocations of one group
    * share its spec object (read-only). A server that does not know the form sends the plain one.
+   *
+   * `delta`: the caller holds the list as of `index` and can apply a delta (see
+   * NodeAllocationsResponse.delta); the server may still send the whole list.
    */
-  async nodeAllocations(nodeId: NodeId, index: number, waitMs: number, signal?: AbortSignal): Promise<NodeAllocationsResponse> {
+  async nodeAllocations(nodeId: NodeId, index: number, waitMs: number, signal?: AbortSignal, opts: { delta?: boolean } = {}): Promise<NodeAllocationsResponse> {
     const res = await this.request<NodeAllocationsResponse | SharedGroupsNodeAllocationsResponse>(
       'GET',
-      `/v1/nodes/${enc(nodeId)}/allocations${query({ index: String(index), waitMs: String(waitMs), groups: 'shared' })}`,
+      `/v1/nodes/${enc(nodeId)}/allocations${query({ index: String(index), waitMs: String(waitMs), groups: 'shared', delta: opts.delta ? 'true' : undefined })}`,
       undefined,
       { signal, timeoutMs: waitMs + 15_000, blocking: waitMs > 0 },
     );
@@ -193,6 +196,7 @@ export class KaruClient {
     const { groups } = res;
     return {
       index: res.index,
+      ...(res.delta ? { delta: true as const, removed: res.removed ?? [] } : {}),
       allocations: res.allocations.map(({ alloc, groupRef, jobType }) => {
         const group = groups[groupRef];
         if (!group) throw new KaruError('INTERNAL', `allocation ${alloc.id}: the server's answer names group #${groupRef} of ${groups.length}`);

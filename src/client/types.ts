@@ -94,6 +94,14 @@ export interface NodeAllocationsResponse {
   /** Pass back as `index` to wait for the next change. */
   index: number;
   allocations: NodeAllocation[];
+  /**
+   * Present when the agent asked with `delta=true` and the server could answer so: then
+   * `allocations` are only those added or changed since the `index` asked with, and
+   * `removed` those no longer on the list; every other allocation is as the agent had it.
+   * Absent: the whole list (always so for agents that do not ask).
+   */
+  delta?: true;
+  removed?: AllocId[];
 }
 export interface NodeAllocation {
   alloc: AllocView;
@@ -112,6 +120,8 @@ export interface SharedGroupsNodeAllocationsResponse {
   index: number;
   groups: Group[];
   allocations: { alloc: AllocView; groupRef: number; jobType: JobType }[];
+  delta?: true;
+  removed?: AllocId[];
 }
 
 /** PUT /v1/nodes/:id/allocations/status */

@@ -1,5 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { isClientTerminal, type AllocStatus } from '../core/alloc.js';
+import { isClientTerminal, type AllocStatus, type AllocView } from '../core/alloc.js';
 import { KaruError, NotFoundError } from '../core/errors.js';
 import { newNodeId, type AllocId, type EvalId, type NodeId } from '../core/ids.js';
 import type { Job } from '../core/job.js';
@@ -35,6 +35,19 @@ export interface ClusterDeps {
 export const NODE_WAKE_INTERVAL_MS = 250;
 
 /**
+ * Answers to blocking allocation queries per second the server is willing to give while
+ * plans keep landing everywhere: the wake interval grows past NODE_WAKE_INTERVAL_MS with the
+ * node count to stay under it (issue 5: at 5,000 nodes, one wake per node per 250 ms was
+ * up to 20,000 answers a second, each through the router, auth and JSON).
+ */
+export const NODE_WAKES_PER_SECOND = 2_000;
+
+/** Shortest time between two answers to one node's blocking query, with `nodes` in the cluster. */
+export function nodeWakeIntervalMs(nodes: number): number {
+  return Math.max(NODE_WAKE_INTERVAL_MS, Math.ceil((nodes / NODE_WAKES_PER_SECOND) * 1000));
+}
+
+/**
  * The control plane's front door: the rules for accepting jobs, nodes and status
  * reports, each turned into one atomic store write. It never schedules: it writes
  * evaluations, and the scheduler worker picks them up from the store.
@@ -48,6 +61,12 @@ export class Cluster implements ControlPlane {
   private readonly pendingIndex = new Map<NodeId, number>();
   private readonly lastWake = new Map<NodeId, number>();
   private readonly wakeTimers = new Map<NodeId, () => void>();
+  /**
+   * Per node, the allocations whose entry in its list changed (server-side fields, or on or
+   * off the list) with the revision of the last such change, oldest first, from `horizon`
+   * on: what a delta answer to an agent holding an older index must carry.
+   */
+  private readonly changeLogs = new Map<NodeId, { horizon: number; changed: Map<AllocId, number> }>();
   private readonly baseline: number;
   private readonly unsubscribe: () => void;
   /**
@@ -75,11 +94,46 @@ export class Cluster implements ControlPlane {
         // The agent's own status reports must not wake it: only server-side changes count.
         const changed =
           !before || !after || before.desiredStatus !== after.desiredStatus || before.jobVersion !== after.jobVersion || before.modifiedAt !== after.modifiedAt || before.nodeId !== after.nodeId;
+        // Its report can still take an allocation off its list (stopped and now terminal): a
+        // delta must say so, but that is no news worth a wake.
+        if (!changed && isListedToAgent(before!) === isListedToAgent(after!)) continue;
+        if (before?.nodeId) this.logChange(before.nodeId, before.id, revision);
+        if (after?.nodeId && after.nodeId !== before?.nodeId) this.logChange(after.nodeId, after.id, revision);
         if (!changed) continue;
         if (before?.nodeId) this.nodeChanged(before.nodeId, revision);
         if (after?.nodeId && after.nodeId !== before?.nodeId) this.nodeChanged(after.nodeId, revision);
       }
     });
+  }
+
+  /** Notes that `allocId`'s entry in `nodeId`'s list may have changed at `revision` (for delta answers). */
+  private logChange(nodeId: NodeId, allocId: AllocId, revision: number): void {
+    let log = this.changeLogs.get(nodeId);
+    if (!log) this.changeLogs.set(nodeId, (log = { horizon: this.baseline, changed: new Map() }));
+    // Delete first: the map stays in revision order, so trimming stops at the first newer entry.
+    log.changed.delete(allocId);
+    log.changed.set(allocId, revision);
+    if (log.changed.size > MAX_LOGGED_CHANGES_PER_NODE) {
+      // An agent that stopped asking: forget its changes, its next query gets the whole list.
+      log.horizon = revision;
+      log.changed.clear();
+    }
+  }
+
+  nodeAllocChanges(nodeId: NodeId, since: number): AllocId[] | undefined {
+    const log = this.changeLogs.get(nodeId);
+    const horizon = log?.horizon ?? this.baseline;
+    // Older than what the log covers (or from before this server started), or newer than
+    // anything here (a store that counts anew): only the whole list is sure to be right.
+    if (since < horizon || since > this.deps.cache.revision) return undefined;
+    if (!log) return [];
+    // The agent holds everything up to `since`: what it asks with, it applied.
+    for (const [id, revision] of log.changed) {
+      if (revision > since) break;
+      log.changed.delete(id);
+    }
+    log.horizon = Math.max(log.horizon, since);
+    return [...log.changed.keys()];
   }
 
   close(): void {
@@ -91,7 +145,7 @@ export class Cluster implements ControlPlane {
 
   /**
    * Something the agent must act on changed on `nodeId`. Its blocking query answers at
-   * once after a quiet spell, then at most every NODE_WAKE_INTERVAL_MS while changes keep
+   * once after a quiet spell, then at most every nodeWakeIntervalMs while changes keep
    * coming (a burst of plans, each placing one allocation there): every answer is the
    * node's whole list, so answering per plan cost O(plans × allocations per node) (issue 5:
    * 15 % of the server's CPU at 100k allocations). The index moves only when it answers,
@@ -101,7 +155,7 @@ export class Cluster implements ControlPlane {
     this.pendingIndex.set(nodeId, revision);
     if (this.wakeTimers.has(nodeId)) return;
     const now = this.deps.clock.now();
-    const wait = (this.lastWake.get(nodeId) ?? -Infinity) + NODE_WAKE_INTERVAL_MS - now;
+    const wait = (this.lastWake.get(nodeId) ?? -Infinity) + nodeWakeIntervalMs(this.deps.monitor.nodeCount()) - now;
     if (wait <= 0) return this.wakeNode(nodeId);
     this.wakeTimers.set(
       nodeId,
@@ -338,6 +392,10 @@ export class Cluster implements ControlPlane {
   async updateAllocStatus(nodeId: NodeId, updates: AllocStatus[]): Promise<void> {
     const { cache, clock } = this.deps;
     const now = clock.now();
+    // An authenticated report proves the agent alive as well as a beat does, and while plans
+    // land on it a busy node's beats can be late behind its own work (issue 5: false down
+    // marks under load). Only for a ready node: bringing one back is the heartbeat's job.
+    if (cache.node(nodeId)?.status === 'ready') this.deps.monitor.beat(nodeId);
     const writes: StateWrite[] = [];
     const jobsToEvaluate = new Map<string, { namespace: string; name: string }>();
     for (const u of updates) {
@@ -412,6 +470,14 @@ export class Cluster implements ControlPlane {
     await this.deps.cache.waitFor(revision);
     return revision;
   }
+}
+
+/** Changes kept per node for delta answers; past this the agent gets its whole list next time. */
+const MAX_LOGGED_CHANGES_PER_NODE = 4_096;
+
+/** What the agent is sent (api/routes/agent.ts): every allocation meant to run, and stopped ones until it reported them terminal. */
+export function isListedToAgent(a: { desiredStatus: string; clientStatus: AllocView['clientStatus'] }): boolean {
+  return a.desiredStatus === 'run' || !isClientTerminal(a.clientStatus);
 }
 
 /** How long a proven node secret, or a "not revoked" answer, is trusted without a store read. */

@@ -44,6 +44,12 @@ export interface ControlPlane {
    * `index`, or with the current index after `waitMs`, or when `signal` aborts.
    */
   waitForNodeAllocs(nodeId: NodeId, index: number, waitMs: number, signal?: AbortSignal): Promise<number>;
+  /**
+   * The allocations whose entry in the node's list may have changed after `since` (an index
+   * the agent was answered with and has applied), for a delta answer; undefined when only
+   * the whole list can be trusted (`since` older than what the server kept, or unknown to it).
+   */
+  nodeAllocChanges(nodeId: NodeId, since: number): AllocId[] | undefined;
   /** The service catalog now (derived from jobs, allocations, check results and nodes; catalog.ts). */
   catalog(): Promise<Catalog>;
   /**

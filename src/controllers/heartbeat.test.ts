@@ -106,3 +106,74 @@ describe('a heartbeat costs no store access', () => {
     assert.equal(reads, 2, 'secret and revocation read again');
   });
 });
+
+describe('a status report counts as a heartbeat', () => {
+  test('a ready node that reports but does not beat stays ready; silent, it goes down; a down node is not brought back by a report', async () => {
+    const h = await new ControllerHarness({ nodeMonitor: { minTtlMs: 2_000, graceMs: 0 } }).start();
+    try {
+      const { node } = await h.ctl.cluster.registerNode(aRegistration());
+      for (let t = 0; t < 5; t++) {
+        h.clock.advance(1_500);
+        await h.ctl.cluster.updateAllocStatus(node.id, []);
+        await h.ctl.monitor.tick();
+      }
+      assert.equal(h.cache.node(node.id)?.status, 'ready');
+      h.clock.advance(2_100);
+      await h.ctl.monitor.tick();
+      assert.equal(h.cache.node(node.id)?.status, 'down');
+      await h.ctl.cluster.updateAllocStatus(node.id, []);
+      h.clock.advance(2_100);
+      await h.ctl.monitor.tick();
+      assert.equal(h.cache.node(node.id)?.status, 'down', 'only a heartbeat brings a node back');
+    } finally {
+      await h.stop();
+    }
+  });
+});
+
+describe('the monitor forgives its own delays', () => {
+  /** A clock whose single pending timer the test fires itself, as late as it likes. */
+  function lateClock() {
+    let now = 1_700_000_000_000;
+    let pending: { at: number; fn: () => void } | undefined;
+    const clock = {
+      now: () => now,
+      setTimer: (ms: number, fn: () => void) => {
+        const t = { at: now + ms, fn };
+        pending = t;
+        return () => {
+          if (pending === t) pending = undefined;
+        };
+      },
+    };
+    /** Fires the pending tick `lateMs` after it was due, and lets the tick's async work end. */
+    const fire = async (lateMs: number) => {
+      const t = pending!;
+      now = t.at + lateMs;
+      t.fn();
+      for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
+    };
+    return { clock, fire };
+  }
+
+  test('ticks that each run a little late (under the 500 ms stall) add up to no false down mark', async () => {
+    const { clock, fire } = lateClock();
+    const node = { id: 'node_a' as NodeId, status: 'ready' } as Node;
+    let marked = 0;
+    const cache = { nodes: () => [node], node: () => node, allocsByNode: () => [] } as unknown as StateCache;
+    const stateStore = { getNode: async () => ((marked++, undefined)) } as unknown as StateStore;
+    const monitor = new NodeMonitor({ stateStore, cache, clock, logger: silentLogger() }, { minTtlMs: 2_000, graceMs: 1_000 });
+    monitor.start();
+    monitor.beat(node.id); // deadline: now + 3 s
+    // Ticks every 500 ms, each 400 ms late: 4 ticks take 3.6 s of wall time (past the 3 s
+    // deadline), of which this process did not run for 1.6 s.
+    for (let i = 0; i < 4; i++) await fire(400);
+    assert.equal(marked, 0, 'the node was not looked at as missed');
+    // On time from here: the deadline, moved by every delay (to 4.6 s), passes within 2 ticks.
+    await fire(0);
+    assert.equal(marked, 0);
+    await fire(0);
+    assert.equal(marked, 1, 'a node that really stays silent is still marked');
+    monitor.stop();
+  });
+});

@@ -1,8 +1,9 @@
 import { Hono } from 'hono';
-import { isClientTerminal, type AllocView } from '../../core/alloc.js';
+import type { AllocView } from '../../core/alloc.js';
 import type { NodeId } from '../../core/ids.js';
 import type { Group, Job, JobType } from '../../core/job.js';
 import type { ControlPlane } from '../../controllers/control-plane.js';
+import { isListedToAgent } from '../../controllers/cluster.js';
 import type { HeartbeatResponse, NodeAllocation, NodeAllocationsResponse, RegisterNodeResponse, SharedGroupsNodeAllocationsResponse } from '../../client/types.js';
 import type { Logger } from '../../lib/logger.js';
 import type { ApiDeps } from '../deps.js';
@@ -54,20 +55,35 @@ export function agentRoutes({ controlPlane: cp, logger, pki, peerOf }: ApiDeps) 
         if (signal.aborted) return c.body(null, 204);
         throw e;
       }
-      const allocations = await nodeAllocations(cp, nodeId, logger);
-      if (c.req.query('groups') === 'shared') return c.json(sharingGroups(next, allocations));
-      const res: NodeAllocationsResponse = { index: next, allocations };
-      return c.json(res);
+      // `delta=true`: the agent holds the list as of `index` and can apply the changes since
+      // (O(changes) per wake, not O(allocations on the node)); the server answers with the
+      // whole list whenever it cannot vouch for a delta, and to agents that do not ask.
+      const changed = c.req.query('delta') === 'true' && index > 0 ? cp.nodeAllocChanges(nodeId, index) : undefined;
+      let res: NodeAllocationsResponse;
+      if (changed) {
+        const listed = changed.map((id) => cp.state.alloc(id)).filter((a): a is AllocView => a?.nodeId === nodeId && isListedToAgent(a));
+        const allocations = await nodeAllocationsOf(cp, listed, logger);
+        const sent = new Set(allocations.map((na) => na.alloc.id));
+        res = { index: next, allocations, delta: true, removed: changed.filter((id) => !sent.has(id)) };
+      } else {
+        res = { index: next, allocations: await nodeAllocations(cp, nodeId, logger) };
+      }
+      return c.json(c.req.query('groups') === 'shared' ? sharingGroups(res) : res);
     })
     .put('/nodes/:id/allocations/status', auth, async (c) => {
       const nodeId = c.req.param('id') as NodeId;
       const { updates } = await parseJsonBody(c, updateAllocStatusBody);
-      updates.forEach((u, i) => {
-        if (u.nodeId !== nodeId) throw invalid(`request body field 'updates[${i}].nodeId' must be the node in the path ('${nodeId}'), not '${u.nodeId}'`, { issues: [{ path: `updates[${i}].nodeId`, message: `must be '${nodeId}'` }] });
-      });
+      assertUpdatesOfNode(nodeId, updates);
       await cp.updateAllocStatus(nodeId, updates);
       return c.body(null, 204);
     });
+}
+
+/** A node reports only its own allocations (the status route and its fast path, heartbeat-fast-path.ts). */
+export function assertUpdatesOfNode(nodeId: NodeId, updates: readonly { nodeId: string }[]): void {
+  updates.forEach((u, i) => {
+    if (u.nodeId !== nodeId) throw invalid(`request body field 'updates[${i}].nodeId' must be the node in the path ('${nodeId}'), not '${u.nodeId}'`, { issues: [{ path: `updates[${i}].nodeId`, message: `must be '${nodeId}'` }] });
+  });
 }
 
 function registered(res: Awaited<ReturnType<ControlPlane['registerNode']>>): RegisterNodeResponse {
@@ -75,12 +91,12 @@ function registered(res: Awaited<ReturnType<ControlPlane['registerNode']>>): Reg
 }
 
 /** The answer with each distinct group spec once (the agent asked with `groups=shared`). */
-export function sharingGroups(index: number, allocations: NodeAllocation[]): SharedGroupsNodeAllocationsResponse {
+export function sharingGroups({ allocations, ...rest }: NodeAllocationsResponse): SharedGroupsNodeAllocationsResponse {
   // nodeAllocations hands out the job's own group objects: one per job version and group.
   const refs = new Map<Group, number>();
   const groups: Group[] = [];
   return {
-    index,
+    ...rest,
     groups,
     allocations: allocations.map(({ alloc, group, jobType }) => {
       let groupRef = refs.get(group);
@@ -98,8 +114,12 @@ export function sharingGroups(index: number, allocations: NodeAllocation[]): Sha
  * until the agent has reported them terminal (so it learns to kill them). Each comes with
  * the group spec at the allocation's own job version, which may be older than the job's.
  */
-export async function nodeAllocations(cp: ControlPlane, nodeId: NodeId, logger: Logger): Promise<NodeAllocation[]> {
-  const relevant = cp.state.allocsByNode(nodeId).filter((a) => a.desiredStatus === 'run' || !isClientTerminal(a.clientStatus));
+export function nodeAllocations(cp: ControlPlane, nodeId: NodeId, logger: Logger): Promise<NodeAllocation[]> {
+  return nodeAllocationsOf(cp, cp.state.allocsByNode(nodeId).filter(isListedToAgent), logger);
+}
+
+/** `relevant` (allocations the agent is to be sent) with their group specs, in id order; those whose spec is gone are left out. */
+async function nodeAllocationsOf(cp: ControlPlane, relevant: readonly AllocView[], logger: Logger): Promise<NodeAllocation[]> {
   const history = new Map<string, Promise<Job[]>>();
   const jobAt = async (a: AllocView): Promise<Job | undefined> => {
     const current = cp.state.job(a.namespace, a.jobName);

@@ -93,6 +93,7 @@ export class FakeControlPlane implements ControlPlane {
     heartbeat: [] as { nodeId: NodeId; drivers?: Record<string, DriverHealth> }[],
     updateAllocStatus: [] as { nodeId: NodeId; updates: AllocStatus[] }[],
     waitForNodeAllocs: [] as { nodeId: NodeId; index: number; waitMs: number }[],
+    nodeAllocChanges: [] as { nodeId: NodeId; since: number }[],
     waitForCatalog: [] as { index: number; waitMs: number }[],
   };
   private readonly nodeIndex = new Map<NodeId, number>();
@@ -188,6 +189,14 @@ export class FakeControlPlane implements ControlPlane {
       set.add(done);
     });
     return current();
+  }
+
+  /** What nodeAllocChanges answers per node (tests set it); absent: undefined, the whole list. */
+  readonly allocChanges = new Map<NodeId, AllocId[]>();
+
+  nodeAllocChanges(nodeId: NodeId, since: number): AllocId[] | undefined {
+    this.calls.nodeAllocChanges.push({ nodeId, since });
+    return this.allocChanges.get(nodeId);
   }
 
   /** How many blocking queries are parked on `nodeId` right now. */
