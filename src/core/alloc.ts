@@ -134,12 +134,19 @@ export interface AllocView extends Allocation {
   checks?: Record<string, CheckResult>;
 }
 
-export function viewOf(alloc: Allocation, status: AllocStatus | undefined): AllocView {
+/** The task states of an allocation its agent has not reported on: one shared, frozen object. */
+export const NO_TASK_STATES: Record<string, TaskState> = Object.freeze({});
+
+/** What a view takes from its status: the fields the agent reports. */
+export type AllocStatusHalf = Pick<AllocStatus, 'clientStatus' | 'clientDescription' | 'taskStates' | 'checks'>;
+
+export function viewOf(alloc: Allocation, status: AllocStatus | AllocStatusHalf | undefined): AllocView {
   return {
-    ...alloc,
+    id: alloc.id, // first, whatever order the record's fields came in (decoded records get theirs last)
+    ...(alloc as Omit<Allocation, 'id'>),
     clientStatus: status?.clientStatus ?? 'pending',
     clientDescription: status?.clientDescription ?? '',
-    taskStates: status?.taskStates ?? {},
+    taskStates: status?.taskStates ?? NO_TASK_STATES,
     ...(status?.checks ? { checks: status.checks } : {}),
   };
 }

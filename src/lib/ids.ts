@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 
 // Crockford base32: sortable, case-insensitive, no ambiguous letters.
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
@@ -14,11 +14,21 @@ export function newUlid(now: number = Date.now()): string {
     time = ALPHABET[t % 32] + time;
     t = Math.floor(t / 32);
   }
-  const bytes = randomBytes(16);
+  if (poolAt + 16 > pool.length) {
+    randomFillSync(pool);
+    poolAt = 0;
+  }
   let rand = '';
-  for (let i = 0; i < 16; i++) rand += ALPHABET[bytes[i]! % 32];
+  for (let i = 0; i < 16; i++) rand += ALPHABET[pool[poolAt++]! % 32];
   return time + rand;
 }
+
+/**
+ * Randomness drawn 256 ids at a time: one system call per id was 2.4 % of the server's
+ * CPU when placing a million allocations. Every id still gets 16 fresh bytes.
+ */
+const pool = Buffer.alloc(4096);
+let poolAt = pool.length;
 
 /** `prefix_<ulid>`; prefixes make an id's kind obvious in logs (`alloc_…`, `node_…`). */
 export function newPrefixedId<P extends string>(prefix: P, now?: number): `${P}_${string}` {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decodeRecord, encodeRecord } from './codec.js';
+import { decodeRecord, decodeWatchedRecord, encodeRecord } from './codec.js';
 import { keys } from './state.js';
 import { aJob, anAlloc, aStatus } from './testing.js';
 import type { AllocId } from '../core/ids.js';
@@ -43,5 +43,19 @@ describe('record codec', () => {
     }
     const job = aJob();
     assert.equal(encodeRecord(keys.job('default', 'web'), job), JSON.stringify(job));
+  });
+
+  it('hands the watch path the record this process just wrote, once; every other reader parses', () => {
+    const written = aStatus('alloc_1', { clientDescription: 'fresh' });
+    const text = encodeRecord(keys.allocStatus(A), written);
+    assert.notEqual(decodeRecord(keys.allocStatus(A), text), written, 'a plain read never gets the writer\'s object');
+    assert.equal(decodeWatchedRecord(keys.allocStatus(A), text), written);
+    const again = decodeWatchedRecord(keys.allocStatus(A), text);
+    assert.notEqual(again, written, 'only once');
+    assert.deepEqual(again, written);
+    // A text this process never wrote (a cold load) is parsed, with the id put back.
+    const stored = encodeRecord(keys.alloc(A), anAlloc('alloc_1'));
+    decodeWatchedRecord(keys.alloc(A), stored);
+    assert.deepEqual(decodeWatchedRecord(keys.alloc(A), stored), anAlloc('alloc_1'));
   });
 });

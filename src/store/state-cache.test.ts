@@ -256,6 +256,7 @@ describe('openStateCache', { timeout: 10_000 }, () => {
     const rng = seededRng(7);
     const nodes = ['node_1', 'node_2', 'node_3'];
     const pick = <T>(xs: readonly T[]): T => xs[rng.int(0, xs.length - 1)]!;
+    const statuses = new Map<string, string>();
     for (let step = 0; step < 300; step++) {
       const id = `alloc_${rng.int(1, 25)}`;
       const roll = rng.next();
@@ -274,8 +275,13 @@ describe('openStateCache', { timeout: 10_000 }, () => {
           : roll < 0.85
             ? { kind: 'allocStatus' as const, value: aStatus(id, { clientStatus: pick(['pending', 'running', 'complete', 'failed', 'lost'] as const), ...(rng.next() < 0.3 ? { taskStates: {} } : {}) }) }
             : undefined;
-      const rev = write ? await state.commit([write]) : await state.commit([], [{ kind: pick(['alloc', 'allocStatus'] as const), id: id as AllocId }]);
+      const deleted = write ? undefined : pick(['alloc', 'allocStatus'] as const);
+      const rev = write ? await state.commit([write]) : await state.commit([], [{ kind: deleted!, id: id as AllocId }]);
+      if (write?.kind === 'allocStatus') statuses.set(id, write.value.clientStatus);
+      if (deleted === 'allocStatus') statuses.delete(id);
       await c.waitFor(rev);
+      // Each view carries its status, whichever half came first or outlived the other.
+      for (const a of c.allocs()) assert.equal(a.clientStatus, statuses.get(a.id) ?? 'pending', `step ${step}: ${a.id} status`);
       for (const n of nodes) {
         const live = c.allocsByNode(n as NodeId).filter(isLive);
         const u = c.nodeUsage!(n as NodeId);

@@ -1,9 +1,9 @@
-import { isLive, viewOf, type Allocation, type AllocStatus, type AllocView } from '../core/alloc.js';
+import { isLive, NO_TASK_STATES, viewOf, type AllocStatusHalf, type Allocation, type AllocStatus, type AllocView } from '../core/alloc.js';
 import type { Evaluation } from '../core/evaluation.js';
 import { jobKey, type AllocId, type EvalId, type JobKey, type NodeId } from '../core/ids.js';
 import type { Job } from '../core/job.js';
 import type { Node } from '../core/node.js';
-import { decodeRecord } from './codec.js';
+import { decodeWatchedRecord } from './codec.js';
 import { keys, prefixes, type NodeLoad, type StateChange } from './state.js';
 
 /** The prefixes the read model holds; everything else in the store is ignored. */
@@ -23,11 +23,18 @@ export function cachedPrefixOf(key: string): CachedPrefix | undefined {
 export class StateIndex {
   readonly jobs = new Map<string, Job>(); // by store key
   readonly nodes = new Map<NodeId, Node>();
-  readonly allocs = new Map<AllocId, Allocation>();
-  /** Kept even without an allocation: the agent may report before the watch shows the alloc. */
-  readonly statuses = new Map<AllocId, AllocStatus>();
-  /** One merged view per allocation; rebuilt when either half changes. */
+  /**
+   * One object per allocation: its record merged with what its agent last reported,
+   * replaced (never edited) when either half changes. Neither half is kept apart: at a
+   * million allocations every retained object is heap the GC walks (issue 5).
+   */
   readonly views = new Map<AllocId, AllocView>();
+  /**
+   * Statuses with no allocation in the index: the agent may report before the watch shows
+   * the allocation, a cold load reads statuses first, and a deleted allocation's status
+   * key may outlive it. Taken out when the allocation arrives.
+   */
+  private readonly orphanStatuses = new Map<AllocId, AllocStatusHalf>();
   /** The views themselves per node and per job, so a lookup copies no ids and does no lookups. */
   readonly allocsByNode = new Map<NodeId, Map<AllocId, AllocView>>();
   readonly allocsByJob = new Map<JobKey, Map<AllocId, AllocView>>();
@@ -54,7 +61,7 @@ export class StateIndex {
     let record: unknown;
     if (value !== undefined) {
       try {
-        record = this.freeze(decodeRecord(key, value));
+        record = this.freeze(decodeWatchedRecord(key, value));
       } catch (err) {
         this.opts.onBadValue(key, err);
         return;
@@ -85,12 +92,8 @@ export class StateIndex {
         return this.applyEval(key, id as EvalId, record as Evaluation | undefined, changes);
       case prefixes.allocs:
         return this.applyAlloc(id as AllocId, record as Allocation | undefined, changes);
-      case prefixes.allocStatus: {
-        const allocId = id as AllocId;
-        if (record) this.statuses.set(allocId, record as AllocStatus);
-        else this.statuses.delete(allocId);
-        return this.refreshView(allocId, changes);
-      }
+      case prefixes.allocStatus:
+        return this.applyStatus(id as AllocId, record as AllocStatus | undefined, changes);
     }
   }
 
@@ -106,31 +109,68 @@ export class StateIndex {
     if (before || after) changes?.push({ type: 'eval', key, before, after });
   }
 
-  private applyAlloc(id: AllocId, after: Allocation | undefined, changes?: StateChange[]): void {
-    if (after) this.allocs.set(id, after);
-    else this.allocs.delete(id);
-    this.refreshView(id, changes);
+  private applyAlloc(id: AllocId, alloc: Allocation | undefined, changes?: StateChange[]): void {
+    const before = this.views.get(id);
+    if (alloc === undefined) {
+      // The status may outlive its allocation (deleted apart); keep it for a later put.
+      if (before !== undefined && this.modRevisions.has(keys.allocStatus(id))) this.orphanStatuses.set(id, statusHalfOf(before));
+      return this.replaceView(id, before, undefined, changes);
+    }
+    let status: AllocStatusHalf | undefined = before;
+    if (before === undefined) {
+      status = this.orphanStatuses.get(id);
+      if (status !== undefined) this.orphanStatuses.delete(id);
+    }
+    this.replaceView(id, before, this.frozenView(viewOf(alloc, status)), changes);
   }
 
-  /** Rebuilds the merged view of `id`, and moves it in the per-node/per-job indexes and loads. */
-  private refreshView(id: AllocId, changes?: StateChange[]): void {
+  private applyStatus(id: AllocId, status: AllocStatus | undefined, changes?: StateChange[]): void {
     const before = this.views.get(id);
-    const alloc = this.allocs.get(id);
-    const after = alloc && (this.opts.freeze ? Object.freeze(viewOf(alloc, this.statuses.get(id))) : viewOf(alloc, this.statuses.get(id)));
-    if (before) {
-      removeFrom(this.allocsByNode, before.nodeId, id);
-      removeFrom(this.allocsByJob, jobKey(before.namespace, before.jobName), id);
-      if (isLive(before)) this.unload(before);
+    if (before === undefined) {
+      if (status !== undefined) this.orphanStatuses.set(id, status);
+      else this.orphanStatuses.delete(id);
+      return;
     }
-    if (after) {
+    this.replaceView(id, before, this.frozenView(withStatus(before, status)), changes);
+  }
+
+  private frozenView(v: AllocView): AllocView {
+    return this.opts.freeze ? Object.freeze(v) : v;
+  }
+
+  /**
+   * Puts `after` where `before` was, in the per-node/per-job indexes and loads. The common
+   * case — a status report on the same node and job, resources and ports unchanged — is a
+   * few map sets: no index entry moves and the node's load is untouched.
+   */
+  private replaceView(id: AllocId, before: AllocView | undefined, after: AllocView | undefined, changes?: StateChange[]): void {
+    if (before === undefined && after === undefined) return;
+    if (before !== undefined && after !== undefined && before.nodeId === after.nodeId && before.namespace === after.namespace && before.jobName === after.jobName) {
       this.views.set(id, after);
-      addTo(this.allocsByNode, after.nodeId, id, after);
-      addTo(this.allocsByJob, jobKey(after.namespace, after.jobName), id, after);
-      if (isLive(after)) this.load(after);
+      this.allocsByNode.get(after.nodeId)!.set(id, after);
+      this.allocsByJob.get(jobKey(after.namespace, after.jobName))!.set(id, after);
+      const wasLive = isLive(before);
+      const live = isLive(after);
+      if (wasLive !== live || (live && (before.resources !== after.resources || before.ports !== after.ports || before.group !== after.group))) {
+        if (wasLive) this.unload(before);
+        if (live) this.load(after);
+      }
     } else {
-      this.views.delete(id);
+      if (before) {
+        removeFrom(this.allocsByNode, before.nodeId, id);
+        removeFrom(this.allocsByJob, jobKey(before.namespace, before.jobName), id);
+        if (isLive(before)) this.unload(before);
+      }
+      if (after) {
+        this.views.set(id, after);
+        addTo(this.allocsByNode, after.nodeId, id, after);
+        addTo(this.allocsByJob, jobKey(after.namespace, after.jobName), id, after);
+        if (isLive(after)) this.load(after);
+      } else {
+        this.views.delete(id);
+      }
     }
-    if (before || after) changes?.push({ type: 'alloc', key: keys.alloc(id), before, after });
+    changes?.push({ type: 'alloc', key: keys.alloc(id), before, after });
   }
 
   private load(a: AllocView): void {
@@ -210,6 +250,20 @@ export function diffIndexes(before: StateIndex, after: StateIndex): StateChange[
   return changes;
 }
 
+
+function statusHalfOf(v: AllocView): AllocStatusHalf {
+  return { clientStatus: v.clientStatus, clientDescription: v.clientDescription, taskStates: v.taskStates, ...(v.checks ? { checks: v.checks } : {}) };
+}
+
+/** `view` with its status half replaced (undefined: as never reported). */
+function withStatus(view: AllocView, status: AllocStatusHalf | undefined): AllocView {
+  const half = { clientStatus: status?.clientStatus ?? 'pending', clientDescription: status?.clientDescription ?? '', taskStates: status?.taskStates ?? NO_TASK_STATES };
+  if (status?.checks) return { ...view, ...half, checks: status.checks };
+  if (view.checks === undefined) return { ...view, ...half };
+  const { checks: _dropped, ...rest } = view;
+  return { ...rest, ...half };
+}
+
 /** A node's load as the index keeps it: `portHolders` counts the live holders of each port. */
 type MutableNodeLoad = NodeLoad & { cpuMhz: number; memoryMb: number; ports: Set<number>; groups: Map<string, number>; portHolders: Map<number, number> };
 
@@ -239,7 +293,8 @@ function removeFrom<K, I>(index: Map<K, Set<I> | Map<I, unknown>>, key: K, id: I
 function deepFreeze<T>(v: T): T {
   if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
     Object.freeze(v);
-    for (const child of Object.values(v)) deepFreeze(child);
+    // for…in, not Object.values: no array per object (a cold load freezes millions).
+    for (const k in v) deepFreeze((v as Record<string, unknown>)[k]);
   }
   return v;
 }
