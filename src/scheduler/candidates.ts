@@ -1,7 +1,7 @@
 import type { Node } from '../core/node.js';
-import { CAPACITY_FILTERS, NO_USAGE, NODE_FILTERS, passes, rejectedBy, RESOURCE_REASONS } from './feasibility.js';
+import { NO_USAGE, NODE_FILTERS, passes, rejectedBy, RESOURCE_REASONS } from './feasibility.js';
 import type { FilterTally, NodeFilter, PlacementAsk, Rejection } from './feasibility.js';
-import type { UsageTracker } from './usage.js';
+import type { NodeUsage, UsageTracker } from './usage.js';
 
 /** A node's verdict from the node-stage filters: null = passes. */
 type NodeVerdict = { filter: NodeFilter; rejection: Rejection } | null;
@@ -21,6 +21,12 @@ type NodeVerdict = { filter: NodeFilter; rejection: Rejection } | null;
  */
 export class CandidateWalk {
   private readonly verdicts: (NodeVerdict | undefined)[];
+  /**
+   * Per node, its usage from `tracker` (the tracker updates it in place, so it stays
+   * current): one array read per visit instead of a map lookup by id.
+   */
+  private readonly usages: (NodeUsage | undefined)[];
+  private tracker: UsageTracker | undefined;
   private cursor = 0;
   private remaining = 0;
   /**
@@ -28,12 +34,15 @@ export class CandidateWalk {
    * where preemption may make room when nothing fits.
    */
   readonly resourceRejected: Node[] = [];
+  /** The usage of the node `next` last returned. */
+  lastUsage: NodeUsage = NO_USAGE;
 
   constructor(
     private readonly nodes: readonly Node[],
     private readonly ask: PlacementAsk,
   ) {
     this.verdicts = new Array<NodeVerdict | undefined>(nodes.length);
+    this.usages = new Array<NodeUsage | undefined>(nodes.length);
   }
 
   /** Starts a walk: at most one lap from where the last walk stopped. */
@@ -51,7 +60,12 @@ export class CandidateWalk {
 
   /** The next node of this walk that passes every filter, or undefined once the lap is done. Rejections go to `tally`. */
   next(usage: UsageTracker, tally: FilterTally): Node | undefined {
+    if (this.tracker !== usage) {
+      this.tracker = usage;
+      this.usages.fill(undefined);
+    }
     const n = this.nodes.length;
+    const filters = this.ask.capacityFilters;
     while (this.remaining > 0) {
       this.remaining--;
       const i = this.cursor;
@@ -62,8 +76,12 @@ export class CandidateWalk {
         tally.record(v.filter, v.rejection);
         continue;
       }
-      const f = rejectedBy(CAPACITY_FILTERS, node, this.ask, usage.of(node.id), tally);
-      if (f === undefined) return node;
+      const u = (this.usages[i] ??= usage.of(node.id));
+      const f = rejectedBy(filters, node, this.ask, u, tally);
+      if (f === undefined) {
+        this.lastUsage = u;
+        return node;
+      }
       if (RESOURCE_REASONS.has(f.reason)) this.resourceRejected.push(node);
     }
     return undefined;
@@ -71,7 +89,7 @@ export class CandidateWalk {
 
   /** Whether one given node passes every filter (a rebalance move's named target); records nothing. */
   fits(node: Node, usage: UsageTracker, scratch: FilterTally): boolean {
-    return passes(NODE_FILTERS, node, this.ask, NO_USAGE, scratch) && passes(CAPACITY_FILTERS, node, this.ask, usage.of(node.id), scratch);
+    return passes(NODE_FILTERS, node, this.ask, NO_USAGE, scratch) && passes(this.ask.capacityFilters, node, this.ask, usage.of(node.id), scratch);
   }
 
   private verdict(i: number, node: Node): NodeVerdict {

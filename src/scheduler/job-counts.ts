@@ -1,13 +1,22 @@
-import { isClientTerminal } from '../core/alloc.js';
+import { isClientTerminal, isLive } from '../core/alloc.js';
 import type { AllocId, NodeId } from '../core/ids.js';
 import type { Job } from '../core/job.js';
-import { resolveTarget } from './constraints.js';
+import type { Node } from '../core/node.js';
+import { targetResolver } from './constraints.js';
+import type { TargetResolver } from './constraints.js';
 import type { SchedulerState } from './types.js';
 
 /** One allocation of the job as the counts see it. */
 interface Counted {
   nodeId: NodeId;
   group: string;
+}
+
+/** Counts per value of one attribute, for the whole job (scope '') or one group. */
+interface ValueCounts {
+  scope: string;
+  resolve: TargetResolver;
+  counts: Map<string, number>;
 }
 
 /**
@@ -21,13 +30,21 @@ interface Counted {
  * the plan does not stop it, plus every placement the plan has made so far (any group, so
  * job-wide counts see the earlier groups' placements). Allocations stopped but still
  * shutting down do not count: they are leaving, as in Nomad's "proposed allocations".
+ *
+ * Apart from those, `liveOnNode` counts as the node's usage does (`isLive`, usage.ts): for
+ * anti-affinity, a small per-plan map read per scored node instead of every scored node's
+ * own group counts in the read model (a cache miss each, at scale).
  */
 export class JobCounts {
   private readonly counted: Counted[] = [];
-  /** `${group}\0${nodeId}`; group '' = the whole job. */
-  private readonly byNode = new Map<string, number>();
-  /** Per `${group}\0${attribute}`, built on first use and kept up to date: value → count. */
-  private readonly byValue = new Map<string, Map<string, number>>();
+  /** Per group ('' = the whole job): allocations per node. */
+  private readonly byNode = new Map<string, Map<NodeId, number>>();
+  /** Per group: live allocations per node, the plan's stops left out, its placements in. */
+  private readonly live = new Map<string, Map<NodeId, number>>();
+  /** Per group ('' = the whole job), per attribute: built on first use and kept up to date by `add`. */
+  private readonly byValue = new Map<string, Map<string, ValueCounts>>();
+  /** Every entry of `byValue`, for `add`. */
+  private readonly valueCounts: ValueCounts[] = [];
 
   constructor(
     private readonly state: SchedulerState,
@@ -35,48 +52,71 @@ export class JobCounts {
     stopping: ReadonlySet<AllocId> = new Set(),
   ) {
     for (const a of state.allocsByJob(job.namespace, job.name)) {
-      if (a.desiredStatus !== 'run' || isClientTerminal(a.clientStatus) || stopping.has(a.id)) continue;
-      this.add(a);
+      if (stopping.has(a.id)) continue;
+      if (isLive(a)) bump(this.live, a.group, a.nodeId);
+      if (a.desiredStatus !== 'run' || isClientTerminal(a.clientStatus)) continue;
+      this.count(a);
     }
   }
 
   /** Counts a placement the plan has just made. */
   add(a: Counted): void {
+    bump(this.live, a.group, a.nodeId);
+    this.count(a);
+  }
+
+  private count(a: Counted): void {
     this.counted.push({ nodeId: a.nodeId, group: a.group });
-    for (const scope of ['', a.group]) {
-      const k = `${scope}\0${a.nodeId}`;
-      this.byNode.set(k, (this.byNode.get(k) ?? 0) + 1);
-    }
-    if (this.byValue.size === 0) return;
+    bump(this.byNode, '', a.nodeId);
+    bump(this.byNode, a.group, a.nodeId);
+    if (this.valueCounts.length === 0) return;
     const node = this.state.node(a.nodeId);
     if (node === undefined) return;
-    for (const [k, m] of this.byValue) {
-      const [scope, attribute] = k.split('\0') as [string, string];
-      if (scope !== '' && scope !== a.group) continue;
-      const v = resolveTarget(attribute, node);
-      if (v !== undefined) m.set(v, (m.get(v) ?? 0) + 1);
+    for (const e of this.valueCounts) {
+      if (e.scope !== '' && e.scope !== a.group) continue;
+      const v = e.resolve(node);
+      if (v !== undefined) e.counts.set(v, (e.counts.get(v) ?? 0) + 1);
     }
   }
 
   /** Allocations of the job (or of `group`) on `nodeId`. */
   onNode(nodeId: NodeId, group?: string): number {
-    return this.byNode.get(`${group ?? ''}\0${nodeId}`) ?? 0;
+    return this.byNode.get(group ?? '')?.get(nodeId) ?? 0;
+  }
+
+  /**
+   * Live allocations of `group` per node (`isLive`, less the plan's stops, plus its
+   * placements): what the nodes' usage counts under the group's `groupKey`. Live: updated by `add`.
+   */
+  liveOnNodes(group: string): ReadonlyMap<NodeId, number> {
+    let m = this.live.get(group);
+    if (m === undefined) this.live.set(group, (m = new Map()));
+    return m;
   }
 
   /** Allocations of the job (or of `group`) per value of `attribute` (`${label.zone}`). Live: updated by `add`. */
   perValue(attribute: string, group?: string): ReadonlyMap<string, number> {
-    const k = `${group ?? ''}\0${attribute}`;
-    let m = this.byValue.get(k);
-    if (m === undefined) {
-      m = new Map();
+    const scope = group ?? '';
+    let byAttribute = this.byValue.get(scope);
+    if (byAttribute === undefined) this.byValue.set(scope, (byAttribute = new Map()));
+    let e = byAttribute.get(attribute);
+    if (e === undefined) {
+      e = { scope, resolve: targetResolver(attribute), counts: new Map() };
       for (const a of this.counted) {
         if (group !== undefined && a.group !== group) continue;
-        const node = this.state.node(a.nodeId);
-        const v = node === undefined ? undefined : resolveTarget(attribute, node);
-        if (v !== undefined) m.set(v, (m.get(v) ?? 0) + 1);
+        const node: Node | undefined = this.state.node(a.nodeId);
+        const v = node === undefined ? undefined : e.resolve(node);
+        if (v !== undefined) e.counts.set(v, (e.counts.get(v) ?? 0) + 1);
       }
-      this.byValue.set(k, m);
+      byAttribute.set(attribute, e);
+      this.valueCounts.push(e);
     }
-    return m;
+    return e.counts;
   }
+}
+
+function bump(m: Map<string, Map<NodeId, number>>, group: string, nodeId: NodeId): void {
+  let perNode = m.get(group);
+  if (perNode === undefined) m.set(group, (perNode = new Map()));
+  perNode.set(nodeId, (perNode.get(nodeId) ?? 0) + 1);
 }

@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { seededRng } from '../lib/rng.js';
+import { PortOverlay } from './overlay.js';
 import { assignPorts, freeDynamicPorts, staticPortConflict } from './ports.js';
 import { aGroup, aNode, aTask } from './testing/builders.js';
 
@@ -26,7 +27,7 @@ describe('ports', () => {
       assert.deepEqual(ports?.map((p) => p.host), [103]);
     }
     assert.equal(assignPorts(group, node, new Set([100, 101, 102, 103, 104]), seededRng(1)), undefined);
-    assert.equal(freeDynamicPorts(node, new Set([100, 101, 8080])), 3);
+    assert.equal(freeDynamicPorts(node, new PortOverlay(new Set([100, 101, 8080]))), 3);
   });
 
   it('does not give the same dynamic port to two ports of one allocation, nor a static one', () => {

@@ -2,6 +2,7 @@ import type { AllocatedPort } from '../core/alloc.js';
 import type { Group } from '../core/job.js';
 import type { Node } from '../core/node.js';
 import type { Rng } from '../lib/rng.js';
+import type { PortsView } from './overlay.js';
 
 /** Random probes before falling back to a linear scan: cheap while the range is sparse. */
 const RANDOM_PROBES = 16;
@@ -21,21 +22,23 @@ export function dynamicPortCount(group: Group): number {
 }
 
 /** The first static port of the group already taken on the node, if any. */
-export function staticPortConflict(group: Group, used: ReadonlySet<number>): number | undefined {
-  const mine = new Set<number>();
-  for (const port of staticPorts(group)) {
-    if (used.has(port) || mine.has(port)) return port;
-    mine.add(port);
+export function staticPortConflict(group: Group, used: Pick<PortsView, 'has'>): number | undefined {
+  return firstPortConflict(staticPorts(group), used);
+}
+
+/** The first of `ports` (a group's static ports) already in `used` or asked twice, if any. */
+export function firstPortConflict(ports: readonly number[], used: Pick<PortsView, 'has'>): number | undefined {
+  for (let i = 0; i < ports.length; i++) {
+    const port = ports[i]!;
+    if (used.has(port) || (i > 0 && ports.lastIndexOf(port, i - 1) >= 0)) return port;
   }
   return undefined;
 }
 
 /** Free ports left in the node's dynamic range. */
-export function freeDynamicPorts(node: Node, used: ReadonlySet<number>): number {
+export function freeDynamicPorts(node: Node, used: PortsView): number {
   const { min, max } = node.portRange;
-  let taken = 0;
-  for (const p of used) if (p >= min && p <= max) taken++;
-  return Math.max(0, max - min + 1 - taken);
+  return Math.max(0, max - min + 1 - used.countIn(min, max));
 }
 
 /**
@@ -44,7 +47,7 @@ export function freeDynamicPorts(node: Node, used: ReadonlySet<number>): number 
  * plan's). Undefined when a static port is taken or the range runs out. Does not modify
  * `used`: the caller records the allocation once it is placed.
  */
-export function assignPorts(group: Group, node: Node, used: ReadonlySet<number>, rng: Rng): AllocatedPort[] | undefined {
+export function assignPorts(group: Group, node: Node, used: Pick<PortsView, 'has'>, rng: Rng): AllocatedPort[] | undefined {
   const taken = new Set<number>(staticPorts(group));
   if (staticPortConflict(group, used) !== undefined) return undefined;
   const out: AllocatedPort[] = [];

@@ -3,7 +3,7 @@ import type { AllocView } from '../core/alloc.js';
 import type { Job } from '../core/job.js';
 import type { Node } from '../core/node.js';
 import type { PlacementAsk } from './feasibility.js';
-import { freeDynamicPorts, staticPorts } from './ports.js';
+import type { PortsView } from './overlay.js';
 import type { SchedulerState } from './types.js';
 import type { UsageTracker } from './usage.js';
 
@@ -48,7 +48,8 @@ interface NodePick extends PreemptionPick {
 
 /** Chooses allocations to preempt for one job's placements; caches job priorities over a plan. */
 export class Preemptor {
-  private readonly priorities = new Map<string, number | undefined>();
+  /** Per namespace, per job name: its priority (undefined: the job is gone). */
+  private readonly priorities = new Map<string, Map<string, number | undefined>>();
   /** Nodes the last `pick` found lower-priority allocations on (whether or not they made room): for explanations. */
   lastWithVictims = 0;
   /**
@@ -70,9 +71,13 @@ export class Preemptor {
 
   /** The priority of `a`'s job; undefined when the job is gone (its allocations are stopping anyway). */
   priorityOf(a: Pick<AllocView, 'namespace' | 'jobName'>): number | undefined {
-    const k = `${a.namespace}/${a.jobName}`;
-    if (!this.priorities.has(k)) this.priorities.set(k, this.state.job(a.namespace, a.jobName)?.priority);
-    return this.priorities.get(k);
+    let inNamespace = this.priorities.get(a.namespace);
+    if (inNamespace === undefined) this.priorities.set(a.namespace, (inNamespace = new Map()));
+    const p = inNamespace.get(a.jobName);
+    if (p !== undefined || inNamespace.has(a.jobName)) return p;
+    const priority = this.state.job(a.namespace, a.jobName)?.priority;
+    inNamespace.set(a.jobName, priority);
+    return priority;
   }
 
   /**
@@ -98,10 +103,10 @@ export class Preemptor {
 
   private onNode(node: Node, ask: PlacementAsk, usage: UsageTracker): NodePick | undefined {
     const u = usage.of(node.id);
-    const own = `${this.job.namespace}/${this.job.name}`;
+    const { namespace, name } = this.job;
     const candidates: { a: AllocView; priority: number }[] = [];
     for (const a of this.state.allocsByNode(node.id)) {
-      if (a.desiredStatus !== 'run' || !isLive(a) || usage.isFreed(a.id) || `${a.namespace}/${a.jobName}` === own) continue;
+      if (a.desiredStatus !== 'run' || (a.jobName === name && a.namespace === namespace) || !isLive(a) || usage.isFreed(a.id)) continue;
       const priority = this.priorityOf(a);
       if (priority === undefined || priority > this.maxVictimPriority) continue;
       candidates.push({ a, priority });
@@ -114,7 +119,7 @@ export class Preemptor {
 
     const room = new Room(node, ask, u.used, u.ports);
     // Static ports: only their holder can free them.
-    const statics = staticPorts(ask.group);
+    const statics = ask.staticPorts;
     if (new Set(statics).size !== statics.length) return undefined;
     const chosen = new Set<(typeof candidates)[number]>();
     for (const port of statics) {
@@ -187,7 +192,7 @@ class Room {
     private readonly node: Node,
     private readonly ask: PlacementAsk,
     used: { cpuMhz: number; memoryMb: number },
-    private readonly ports: ReadonlySet<number>,
+    private readonly ports: PortsView,
   ) {
     this.need = {
       cpu: used.cpuMhz + ask.resources.cpuMhz - node.resources.cpuMhz,
@@ -199,7 +204,7 @@ class Room {
     const m = this.missing(victims);
     if (m.cpu > 0 || m.mem > 0 || m.ports > 0) return false;
     const freed = new Set(victims.flatMap((v) => v.ports.map((p) => p.host)));
-    return staticPorts(this.ask.group).every((p) => !this.ports.has(p) || freed.has(p));
+    return this.ask.staticPorts.every((p) => !this.ports.has(p) || freed.has(p));
   }
 
   /** Still missing after stopping `victims`: cpu (MHz), memory (MB), dynamic ports. */
@@ -214,8 +219,11 @@ class Room {
     }
     let ports = 0;
     if (this.ask.dynamicPorts > 0) {
-      const left = new Set([...this.ports].filter((p) => !freed.has(p)));
-      ports = this.ask.dynamicPorts - freeDynamicPorts(this.node, left);
+      // Held in the range once the victims' ports are freed: what freeDynamicPorts counts.
+      const { min, max } = this.node.portRange;
+      let held = this.ports.countIn(min, max);
+      for (const p of freed) if (p >= min && p <= max && this.ports.has(p)) held--;
+      ports = this.ask.dynamicPorts - Math.max(0, max - min + 1 - held);
     }
     return { cpu: Math.max(0, cpu), mem: Math.max(0, mem), ports: Math.max(0, ports) };
   }

@@ -7,8 +7,8 @@ import type { Node } from '../core/node.js';
 import { askFor, CAPACITY_FILTERS, FilterTally, NODE_FILTERS, passes } from './feasibility.js';
 import type { PlacementAsk } from './feasibility.js';
 import type { SchedulerState } from './types.js';
-import { groupKey } from './usage.js';
-import type { NodeUsage } from './usage.js';
+import { emptyUsage, groupKey } from './usage.js';
+import type { MutableNodeUsage } from './usage.js';
 import { isLive } from '../core/alloc.js';
 import type { NodeUtilisation, RebalanceMove } from '../core/rebalance.js';
 
@@ -72,7 +72,7 @@ interface Model {
   /** Copies per group key, as the plan leaves the node. */
   copies: Map<string, number>;
   /** For feasibility: what the node holds, moves in counted, moves out not freed. */
-  pessimistic: NodeUsage;
+  pessimistic: MutableNodeUsage;
 }
 
 interface Candidate {
@@ -94,7 +94,7 @@ export function planRebalance(state: SchedulerState, opts: RebalanceOptions = {}
   const groupTotals = new Map<string, number>();
 
   for (const node of nodes) {
-    const m: Model = { node, cpu: 0, mem: 0, allocs: 0, copies: new Map(), pessimistic: { used: { cpuMhz: 0, memoryMb: 0 }, ports: new Set(), groups: new Map() } };
+    const m: Model = { node, cpu: 0, mem: 0, allocs: 0, copies: new Map(), pessimistic: emptyUsage() };
     models.set(node.id, m);
     for (const a of state.allocsByNode(node.id)) {
       if (!isLive(a)) continue;
@@ -107,7 +107,7 @@ export function planRebalance(state: SchedulerState, opts: RebalanceOptions = {}
       m.pessimistic.used.cpuMhz += a.resources.cpuMhz;
       m.pessimistic.used.memoryMb += a.resources.memoryMb;
       for (const p of a.ports) m.pessimistic.ports.add(p.host);
-      bump(m.pessimistic.groups, key, 1);
+      m.pessimistic.groups.add(key);
       if (opts.job !== undefined && (a.namespace !== opts.job.namespace || a.jobName !== opts.job.name)) continue;
       const c = candidate(state, a, m);
       if (typeof c === 'string') {
@@ -204,7 +204,7 @@ function moveCopy(from: Model, to: Model, c: Candidate): void {
   const u = to.pessimistic;
   u.used.cpuMhz += r.cpuMhz;
   u.used.memoryMb += r.memoryMb;
-  bump(u.groups, c.key, 1);
+  u.groups.add(c.key);
   for (const t of c.group.tasks) {
     for (const p of t.ports) {
       if (p.static !== undefined) u.ports.add(p.static);

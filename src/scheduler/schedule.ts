@@ -7,18 +7,20 @@ import { isSchedulable } from '../core/node.js';
 import type { Node } from '../core/node.js';
 import { CandidateWalk } from './candidates.js';
 import { constraintHolds, isDistinctOperator } from './constraints.js';
-import { askFor, FilterTally } from './feasibility.js';
+import { askFor, FilterTally, NO_USAGE } from './feasibility.js';
 import { placementFailure } from './failure.js';
 import { JobCounts } from './job-counts.js';
 import { assignPorts } from './ports.js';
 import { MIN_PREEMPTION_SAMPLE, mayPreempt, Preemptor } from './preempt.js';
 import type { PreemptionPick } from './preempt.js';
 import { affinityScore, MAX_PENALISED_SKIPS, sampleLimit, scoreNode } from './rank.js';
+import type { RankInput } from './rank.js';
 import { reconcile } from './reconcile.js';
 import type { PlacementRequest } from './reconcile.js';
 import { SpreadScorer } from './spread.js';
 import type { Plan, ScheduleContext, SchedulerState } from './types.js';
-import { groupKey, UsageTracker } from './usage.js';
+import { UsageTracker } from './usage.js';
+import type { NodeUsage } from './usage.js';
 
 /**
  * The scheduler: (snapshot, evaluation) → plan. Pure: no IO, time from `ctx.now`,
@@ -89,7 +91,9 @@ function placeGroup(
   const spreads = [...(job.spreads ?? []), ...(group.spreads ?? [])];
   const spread = spreads.length > 0 ? new SpreadScorer(spreads, group.count, group.name, walk.nodeStageFeasible(), counts) : undefined;
   const limit = sampleLimit(job, nodes.length, ctx.sampling, affinities.length > 0 || spread !== undefined);
-  const key = groupKey({ namespace: job.namespace, jobName: job.name, group: group.name });
+  // Copies of this group per node (usage's `groups` under this group's key), from a small
+  // per-plan map rather than each scored node's counts in the read model.
+  const copies = counts.liveOnNodes(group.name);
   // A node's affinity score depends on the node alone: once per node per group.
   const affinityOf = new Map<Node, number>();
   const affinity = (node: Node): number => {
@@ -101,40 +105,47 @@ function placeGroup(
     return a;
   };
 
+  // One ranking input, refilled per node: scoring allocates nothing per node.
+  const spreadInput = { score: 0, weight: spread?.weight ?? 0 };
+  const input: RankInput = { node: nodes[0]!, used: NO_USAGE.used, ask: ask.resources, strategy: job.placement, collisions: 0, groupCount: group.count };
+  // The placement being ranked and its best node so far (one closure per group, not per placement).
+  let best: Node | undefined;
+  let bestScore = 0;
+  const consider = (node: Node, u: NodeUsage): boolean => {
+    const collisions = copies.get(node.id) ?? 0;
+    input.node = node;
+    input.used = u.used;
+    input.collisions = collisions;
+    if (affinities.length > 0) input.affinity = affinity(node);
+    if (spread !== undefined) {
+      spreadInput.score = spread.score(node);
+      input.spread = spreadInput;
+    }
+    const score = scoreNode(input);
+    ctx.onScore?.(node.id);
+    // Strictly greater: ties go to the node met first.
+    if (best === undefined || score > bestScore) {
+      best = node;
+      bestScore = score;
+    }
+    return collisions > 0 || node.id === input.avoidNodeId;
+  };
   for (let i = 0; i < requests.length; i++) {
     const req = requests[i]!;
     const tally = new FilterTally();
-    let best: { node: Node; score: number } | undefined;
-    const consider = (node: Node): boolean => {
-      const u = usage.of(node.id);
-      const collisions = u.groups.get(key) ?? 0;
-      const score = scoreNode({
-        node,
-        used: u.used,
-        ask: ask.resources,
-        strategy: job.placement,
-        collisions,
-        groupCount: group.count,
-        ...(req.avoidNodeId !== undefined ? { avoidNodeId: req.avoidNodeId } : {}),
-        ...(affinities.length > 0 ? { affinity: affinity(node) } : {}),
-        ...(spread !== undefined ? { spread: { score: spread.score(node), weight: spread.weight } } : {}),
-      });
-      ctx.onScore?.(node.id);
-      // Strictly greater: ties go to the node met first.
-      if (best === undefined || score > best.score) best = { node, score };
-      return collisions > 0 || node.id === req.avoidNodeId;
-    };
+    best = undefined;
+    input.avoidNodeId = req.avoidNodeId;
     if (req.targetNodeId !== undefined) {
       // A rebalance move names its node: there or nowhere (the drainer drops a move that cannot be placed).
       const target = nodes.find((n) => n.id === req.targetNodeId);
-      if (target !== undefined && walk.fits(target, usage, new FilterTally())) consider(target);
+      if (target !== undefined && walk.fits(target, usage, new FilterTally())) consider(target, usage.of(target.id));
     } else {
       // Score the first `limit` feasible nodes met; penalised ones (a few) do not use up the sample.
       let sampled = 0;
       let skipped = 0;
       walk.begin();
       for (let node = walk.next(usage, tally); node !== undefined; node = walk.next(usage, tally)) {
-        if (consider(node) && skipped < MAX_PENALISED_SKIPS) skipped++;
+        if (consider(node, walk.lastUsage) && skipped < MAX_PENALISED_SKIPS) skipped++;
         else if (++sampled >= limit) break;
       }
     }
@@ -156,12 +167,12 @@ function placeGroup(
         return;
       }
       for (const v of preempted.victims) usage.release(v);
-      best = { node: preempted.node, score: 0 };
+      best = preempted.node;
     }
-    const ports = assignPorts(group, best.node, usage.of(best.node.id).ports, ctx.rng);
+    const ports = assignPorts(group, best, usage.of(best.id).ports, ctx.rng);
     if (ports === undefined) {
       // The port filters passed this node, so this is a bug, not a full node.
-      throw new KaruError('INTERNAL', `scheduler: ports vanished on node ${best.node.name} after the port filters passed`);
+      throw new KaruError('INTERNAL', `scheduler: ports vanished on node ${best.name} after the port filters passed`);
     }
     const alloc: Allocation = {
       id: ctx.newAllocId(),
@@ -170,8 +181,8 @@ function placeGroup(
       jobVersion: job.version,
       group: group.name,
       index: req.index,
-      nodeId: best.node.id,
-      nodeName: best.node.name,
+      nodeId: best.id,
+      nodeName: best.name,
       evalId: evaluation.id,
       resources: { ...ask.resources },
       ports,

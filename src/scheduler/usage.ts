@@ -2,20 +2,59 @@ import { isLive } from '../core/alloc.js';
 import type { Allocation, AllocView } from '../core/alloc.js';
 import type { AllocId, NodeId } from '../core/ids.js';
 import type { Resources } from '../core/resources.js';
+import { GroupOverlay, PortOverlay } from './overlay.js';
+import type { GroupCounts, PortsView } from './overlay.js';
 import type { SchedulerState } from './types.js';
 
 /**
- * What is in use on one node, as the plan being built would leave it. The tracker may
- * share `ports` and `groups` with the state until it first changes them: read them, and
- * change usage only through `UsageTracker.add`/`release`.
+ * What is in use on one node, as the plan being built would leave it. `ports` and `groups`
+ * are read-only views (overlay.ts): the state's own set and map, shared and never written,
+ * under what the plan added and freed, so touching a node costs O(1) however much it
+ * holds. The state must not change under a tracker (schedule and verifyPlan are
+ * synchronous). Change usage only through `UsageTracker.add`/`release`.
  */
 export interface NodeUsage {
-  used: Resources;
+  readonly used: Resources;
   /** Host ports held by live allocations (static and dynamic alike). */
-  ports: Set<number>;
-  /** Live allocations per `namespace/job/group`, for anti-affinity. */
-  groups: Map<string, number>;
+  readonly ports: PortsView;
+  /**
+   * Live allocations per `namespace/job/group`. Anti-affinity reads the same count for the
+   * group it places from `JobCounts.liveOnNodes`, a smaller map (usage.test.ts checks they agree).
+   */
+  readonly groups: GroupCounts;
 }
+
+/** A node usage the tracker (or a model like rebalance's) may change. */
+export interface MutableNodeUsage extends NodeUsage {
+  readonly ports: PortOverlay;
+  readonly groups: GroupOverlay;
+}
+
+/**
+ * A node's usage over the state's (or a fresh) port set and group map. The overlays are
+ * made on first use: most nodes a plan visits are only checked for cpu and memory.
+ */
+class TrackedUsage implements MutableNodeUsage {
+  private portOverlay: PortOverlay | undefined;
+  private groupOverlay: GroupOverlay | undefined;
+
+  constructor(
+    readonly used: Resources,
+    private readonly basePorts: ReadonlySet<number>,
+    private readonly baseGroups: ReadonlyMap<string, number>,
+  ) {}
+
+  get ports(): PortOverlay {
+    return (this.portOverlay ??= new PortOverlay(this.basePorts));
+  }
+
+  get groups(): GroupOverlay {
+    return (this.groupOverlay ??= new GroupOverlay(this.baseGroups));
+  }
+}
+
+/** Nothing in use, over fresh empty bases. */
+export const emptyUsage = (): MutableNodeUsage => new TrackedUsage({ cpuMhz: 0, memoryMb: 0 }, new Set(), new Map());
 
 /** Identity of a job's group across namespaces, for anti-affinity counts. */
 export const groupKey = (a: { namespace: string; jobName: string; group: string }) => `${a.namespace}/${a.jobName}/${a.group}`;
@@ -27,9 +66,7 @@ export const groupKey = (a: { namespace: string; jobName: string; group: string 
  * earlier ones.
  */
 export class UsageTracker {
-  private readonly byNode = new Map<NodeId, NodeUsage>();
-  /** Nodes whose `ports`/`groups` are still the state's own objects (copied on first change). */
-  private readonly shared = new Set<NodeId>();
+  private readonly byNode = new Map<NodeId, MutableNodeUsage>();
   /** Allocations freed so far: the plan's stops, then its preemptions as they are chosen. */
   private readonly freed: Set<AllocId>;
   /**
@@ -69,53 +106,14 @@ export class UsageTracker {
     return this.freed.has(id);
   }
 
+  /** The node's usage: one object per node for the tracker's life, kept current in place (callers may hold it). */
   of(nodeId: NodeId): NodeUsage {
-    let u = this.byNode.get(nodeId);
-    if (u === undefined) {
-      u = this.discount !== undefined ? this.fromSnapshot(nodeId, this.discount) : this.sum(nodeId);
-      this.byNode.set(nodeId, u);
-    }
-    return u;
+    return this.mutable(nodeId);
   }
 
   /** Counts a placement the plan has just made. */
   add(alloc: Allocation): void {
-    addTo(this.owned(alloc.nodeId), alloc);
-  }
-
-  /** The state's usage of the node, sharing its sets until the first change. */
-  private fromSnapshot(nodeId: NodeId, discount: Map<NodeId, AllocView[]>): NodeUsage {
-    const s = this.state.nodeUsage!(nodeId);
-    const u: NodeUsage = { used: { cpuMhz: s.cpuMhz, memoryMb: s.memoryMb }, ports: s.ports as Set<number>, groups: s.groups as Map<string, number> };
-    const minus = discount.get(nodeId);
-    if (minus === undefined) {
-      this.shared.add(nodeId);
-      return u;
-    }
-    u.ports = new Set(u.ports);
-    u.groups = new Map(u.groups);
-    for (const a of minus) subtract(u, a);
-    return u;
-  }
-
-  /** The sum over the node's live allocations (states without `nodeUsage`). */
-  private sum(nodeId: NodeId): NodeUsage {
-    const u: NodeUsage = { used: { cpuMhz: 0, memoryMb: 0 }, ports: new Set(), groups: new Map() };
-    for (const a of this.state.allocsByNode(nodeId)) {
-      if (!isLive(a) || this.freed.has(a.id) || this.ignore.has(a.id)) continue;
-      addTo(u, a);
-    }
-    return u;
-  }
-
-  /** The node's usage, with sets of its own (copied from the state's on first change). */
-  private owned(nodeId: NodeId): NodeUsage {
-    const u = this.of(nodeId);
-    if (this.shared.delete(nodeId)) {
-      u.ports = new Set(u.ports);
-      u.groups = new Map(u.groups);
-    }
-    return u;
+    addTo(this.mutable(alloc.nodeId), alloc);
   }
 
   /** Frees a live allocation of the snapshot the plan now stops (a preemption). Idempotent. */
@@ -124,24 +122,55 @@ export class UsageTracker {
     const counted = this.byNode.has(alloc.nodeId) && isLive(alloc) && !this.ignore.has(alloc.id);
     this.freed.add(alloc.id);
     if (!counted) return;
-    subtract(this.owned(alloc.nodeId), alloc);
+    subtract(this.mutable(alloc.nodeId), alloc);
+  }
+
+  private mutable(nodeId: NodeId): MutableNodeUsage {
+    let u = this.byNode.get(nodeId);
+    if (u === undefined) {
+      u = this.discount !== undefined ? this.fromSnapshot(nodeId, this.discount) : this.sum(nodeId);
+      this.byNode.set(nodeId, u);
+    }
+    return u;
+  }
+
+  /** The state's usage of the node: its sets shared read-only under overlays. */
+  private fromSnapshot(nodeId: NodeId, discount: Map<NodeId, AllocView[]>): MutableNodeUsage {
+    const s = this.state.nodeUsage!(nodeId);
+    const u = new TrackedUsage({ cpuMhz: s.cpuMhz, memoryMb: s.memoryMb }, s.ports, s.groups);
+    const minus = discount.get(nodeId);
+    if (minus !== undefined) for (const a of minus) subtract(u, a);
+    return u;
+  }
+
+  /** The sum over the node's live allocations (states without `nodeUsage`). */
+  private sum(nodeId: NodeId): MutableNodeUsage {
+    const used = { cpuMhz: 0, memoryMb: 0 };
+    const ports = new Set<number>();
+    const groups = new Map<string, number>();
+    for (const a of this.state.allocsByNode(nodeId)) {
+      if (!isLive(a) || this.freed.has(a.id) || this.ignore.has(a.id)) continue;
+      used.cpuMhz += a.resources.cpuMhz;
+      used.memoryMb += a.resources.memoryMb;
+      for (const p of a.ports) ports.add(p.host);
+      const k = groupKey(a);
+      groups.set(k, (groups.get(k) ?? 0) + 1);
+    }
+    // Built here and never written again: the overlays' bases, like the state's own.
+    return new TrackedUsage(used, ports, groups);
   }
 }
 
-function subtract(u: NodeUsage, a: Allocation): void {
+function subtract(u: MutableNodeUsage, a: Allocation): void {
   u.used.cpuMhz -= a.resources.cpuMhz;
   u.used.memoryMb -= a.resources.memoryMb;
   for (const p of a.ports) u.ports.delete(p.host);
-  const k = groupKey(a);
-  const n = (u.groups.get(k) ?? 0) - 1;
-  if (n > 0) u.groups.set(k, n);
-  else u.groups.delete(k);
+  u.groups.remove(groupKey(a));
 }
 
-function addTo(u: NodeUsage, a: Allocation): void {
+function addTo(u: MutableNodeUsage, a: Allocation): void {
   u.used.cpuMhz += a.resources.cpuMhz;
   u.used.memoryMb += a.resources.memoryMb;
   for (const p of a.ports) u.ports.add(p.host);
-  const k = groupKey(a);
-  u.groups.set(k, (u.groups.get(k) ?? 0) + 1);
+  u.groups.add(groupKey(a));
 }

@@ -14,6 +14,8 @@ export interface PlanVerdict {
   preempt: PlanPreemption[];
 }
 
+const NONE: readonly PlanPreemption[] = [];
+
 /**
  * Re-checks a plan's placements against a newer snapshot, for the plan applier
  * (ARCHITECTURE invariant 4): the node must still take work, and cpu, memory and host
@@ -41,7 +43,7 @@ export function verifyPlan(state: SchedulerState, plan: Plan): PlanVerdict {
   for (const alloc of plan.place) {
     // Its victims' room counts as freed for it (and for the placements after it, as when
     // the plan was made); a victim already gone or stopped frees nothing more.
-    const victims = preemptFor.get(alloc.id) ?? [];
+    const victims = preemptFor.get(alloc.id) ?? NONE;
     const held: AllocView[] = [];
     for (const p of victims) {
       const v = state.alloc !== undefined ? state.alloc(p.allocId) : state.allocsByNode(p.nodeId).find((a) => a.id === p.allocId);
@@ -68,15 +70,22 @@ function whyNot(node: Node | undefined, alloc: Allocation, usage: UsageTracker, 
     return `node ${node.name} no longer takes new work (${state})`;
   }
   const u = usage.of(node.id);
-  const freedPorts = new Set(victims.flatMap((v) => v.ports.map((p) => p.host)));
-  const cpuFree = node.resources.cpuMhz - u.used.cpuMhz + victims.reduce((n, v) => n + v.resources.cpuMhz, 0);
+  let victimsCpu = 0;
+  let victimsMem = 0;
+  for (const v of victims) {
+    victimsCpu += v.resources.cpuMhz;
+    victimsMem += v.resources.memoryMb;
+  }
+  const cpuFree = node.resources.cpuMhz - u.used.cpuMhz + victimsCpu;
   if (alloc.resources.cpuMhz > cpuFree) return `node ${node.name}: not enough cpu (needs ${alloc.resources.cpuMhz} MHz, free ${Math.max(0, cpuFree)} MHz)`;
-  const memFree = node.resources.memoryMb - u.used.memoryMb + victims.reduce((n, v) => n + v.resources.memoryMb, 0);
+  const memFree = node.resources.memoryMb - u.used.memoryMb + victimsMem;
   if (alloc.resources.memoryMb > memFree) return `node ${node.name}: not enough memory (needs ${alloc.resources.memoryMb} MB, free ${Math.max(0, memFree)} MB)`;
-  const mine = new Set<number>();
-  for (const p of alloc.ports) {
-    if ((u.ports.has(p.host) && !freedPorts.has(p.host)) || mine.has(p.host)) return `node ${node.name}: host port ${p.host} already in use`;
-    mine.add(p.host);
+  // A placement holds a few ports and rarely has victims: scans, no sets built per placement.
+  const ports = alloc.ports;
+  for (let i = 0; i < ports.length; i++) {
+    const host = ports[i]!.host;
+    if (u.ports.has(host) && !victims.some((v) => v.ports.some((p) => p.host === host))) return `node ${node.name}: host port ${host} already in use`;
+    for (let j = 0; j < i; j++) if (ports[j]!.host === host) return `node ${node.name}: host port ${host} already in use`;
   }
   return undefined;
 }

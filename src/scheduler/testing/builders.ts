@@ -226,3 +226,27 @@ export function aState(o: { nodes?: Node[]; jobs?: Job[]; allocs?: AllocView[] }
   for (const a of o.allocs ?? []) s.putAlloc(a);
   return s;
 }
+
+/** `set` whose mutators throw: for state the scheduler may only read (overlay.ts). */
+export function readOnlySet<T>(set: Set<T>): Set<T> {
+  for (const m of ['add', 'delete', 'clear'] as const) {
+    Object.defineProperty(set, m, {
+      value: () => {
+        throw new Error(`a shared set was written (${m})`);
+      },
+    });
+  }
+  return set;
+}
+
+/** `map` whose mutators throw. */
+export function readOnlyMap<K, V>(map: Map<K, V>): Map<K, V> {
+  for (const m of ['set', 'delete', 'clear'] as const) {
+    Object.defineProperty(map, m, {
+      value: () => {
+        throw new Error(`a shared map was written (${m})`);
+      },
+    });
+  }
+  return map;
+}
