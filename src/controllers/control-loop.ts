@@ -93,6 +93,7 @@ export class Controllers {
     this.vips.stop();
     await this.vips.idle();
     await this.drainer.idle();
+    await this.monitor.idle();
     this.queue.stop();
     await this.queue.idle();
     this.cluster.close();

@@ -131,6 +131,24 @@ describe('a status report counts as a heartbeat', () => {
   });
 });
 
+describe('stopping the monitor', () => {
+  test('a tick under way marks no further node once stopped, and idle() waits for it (the store closes next)', async () => {
+    const h = await new ControllerHarness({ nodeMonitor: { minTtlMs: 2_000, graceMs: 0 } }).start();
+    try {
+      for (let i = 0; i < 3; i++) await h.ctl.cluster.registerNode(aRegistration({ name: `n${i}` }));
+      h.clock.advance(2_100);
+      const ticking = h.ctl.monitor.tick(); // marks the first due node, then awaits its write
+      h.ctl.monitor.stop();
+      await ticking;
+      await h.ctl.monitor.idle();
+      await h.cache.waitFor(await h.store.revision());
+      assert.deepEqual(h.cache.nodes().map((n) => n.status).sort(), ['down', 'ready', 'ready']);
+    } finally {
+      await h.stop();
+    }
+  });
+});
+
 describe('the monitor forgives its own delays', () => {
   /** A clock whose single pending timer the test fires itself, as late as it likes. */
   function lateClock() {

@@ -66,6 +66,10 @@ export class NodeMonitor {
   /** Disconnected nodes → jobs already re-evaluated for their lostAfter expiry. */
   private readonly disconnected = new Map<NodeId, Set<string>>();
   private cancelTick: (() => void) | undefined;
+  /** The tick under way, if any: `idle` waits for it. */
+  private ticking: Promise<void> | undefined;
+  /** Set by `stop`: a tick under way marks nobody else (the store may be closing). */
+  private stopped = false;
   private ttl: { value: number; at: number } | undefined;
   private count: { value: number; at: number } | undefined;
   private readonly opts: Required<NodeMonitorOptions>;
@@ -82,6 +86,7 @@ export class NodeMonitor {
   }
 
   start(): void {
+    this.stopped = false;
     const now = this.deps.clock.now();
     for (const node of this.deps.cache.nodes()) {
       if (node.status !== 'down') this.deadlines.set(node.id, now + this.ttlMs() + this.opts.graceMs);
@@ -91,8 +96,14 @@ export class NodeMonitor {
   }
 
   stop(): void {
+    this.stopped = true;
     this.cancelTick?.();
     this.cancelTick = undefined;
+  }
+
+  /** Resolves once a tick under way has ended (after `stop`, it marks nobody else). */
+  async idle(): Promise<void> {
+    await this.ticking;
   }
 
   /**
@@ -141,9 +152,10 @@ export class NodeMonitor {
     this.cancelTick = this.deps.clock.setTimer(interval, () => {
       const late = this.deps.clock.now() - due;
       if (late > FORGIVE_AFTER_MS) this.forgive(late);
-      void this.tick()
+      this.ticking = this.tick()
         .catch((err) => this.deps.logger.warn({ err }, 'node monitor tick failed'))
         .finally(() => {
+          this.ticking = undefined;
           if (this.cancelTick) this.scheduleTick();
         });
     });
@@ -160,6 +172,7 @@ export class NodeMonitor {
     const now = this.deps.clock.now();
     const { cache, stateStore, logger } = this.deps;
     for (const [id, deadline] of this.deadlines) {
+      if (this.stopped) return;
       if (deadline > now) continue;
       this.deadlines.delete(id);
       const node = cache.node(id);
@@ -179,6 +192,7 @@ export class NodeMonitor {
       }
     }
     for (const [id, evaluated] of this.disconnected) {
+      if (this.stopped) return;
       const node = cache.node(id);
       if (!node || node.status !== 'disconnected') {
         this.disconnected.delete(id);

@@ -7,19 +7,23 @@ import { ControllerHarness, aRegistration } from './testing.js';
 
 const job = (name: string): Job => aServiceJob({ name }, { count: 1, tasks: [aTask({ resources: { cpuMhz: 10, memoryMb: 16 } })] });
 
+/** Registers a one-allocation job and lets the controllers schedule and apply it, without moving the clock. */
+async function place(h: ControllerHarness, name: string) {
+  await h.ctl.cluster.registerJob(job(name));
+  for (let i = 0; i < 5; i++) {
+    await new Promise((r) => setImmediate(r));
+    await h.ctl.queue.idle();
+  }
+  const placed = h.cache.allocsByJob('default', name);
+  assert.equal(placed.length, 1, `${name} placed`);
+  return placed[0]!;
+}
+
 test("a node's blocking query answers at once after a quiet spell, then at most once per interval during a burst", async () => {
   const h = await new ControllerHarness({ nodeMonitor: { minTtlMs: 600_000 } }).start();
   try {
     const { node } = await h.ctl.cluster.registerNode(aRegistration());
-    const placed = async (name: string) => {
-      await h.ctl.cluster.registerJob(job(name));
-      // Schedule and apply without moving the clock.
-      for (let i = 0; i < 5; i++) {
-        await new Promise((r) => setImmediate(r));
-        await h.ctl.queue.idle();
-      }
-      assert.equal(h.cache.allocsByJob('default', name).length, 1, `${name} placed`);
-    };
+    const placed = (name: string) => place(h, name);
     const idx0 = await h.ctl.cluster.waitForNodeAllocs(node.id, 0, 60_000);
 
     await placed('a');
@@ -90,14 +94,7 @@ test('nodeAllocChanges: what changed on a node since an index it was answered wi
   const h = await new ControllerHarness({ nodeMonitor: { minTtlMs: 600_000 } }).start();
   try {
     const { node } = await h.ctl.cluster.registerNode(aRegistration());
-    const placed = async (name: string) => {
-      await h.ctl.cluster.registerJob(job(name));
-      for (let i = 0; i < 5; i++) {
-        await new Promise((r) => setImmediate(r));
-        await h.ctl.queue.idle();
-      }
-      return h.cache.allocsByJob('default', name)[0]!;
-    };
+    const placed = (name: string) => place(h, name);
     const a = await placed('a');
     const i1 = h.cache.revision;
     assert.deepEqual(h.ctl.cluster.nodeAllocChanges(node.id, i1), [], 'nothing since');
