@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { KaruClient } from '../client/client.js';
 import type { NodeId } from '../core/ids.js';
 import { systemClock, type Clock } from '../lib/clock.js';
@@ -134,5 +135,31 @@ export async function startSim(opts: SimOptions): Promise<RunningSim> {
     throw e;
   }
   logger.info({ nodes: agents.length, dataDir }, 'simulated nodes started');
-  return { agents, nodeIds: () => agents.flatMap((a) => (a.nodeId ? [a.nodeId] : [])), callsSent: () => ({ ...transport.sent }), stop };
+  const stopWatching = watchOwnStalls(logger);
+  const stopAll = () => (stopWatching(), stop());
+  return { agents, nodeIds: () => agents.flatMap((a) => (a.nodeId ? [a.nodeId] : [])), callsSent: () => ({ ...transport.sent }), stop: stopAll };
+}
+
+/** A stall of the sim's own event loop longer than this is logged: its nodes' beats wait behind it. */
+const SIM_STALL_WARN_MS = 1_000;
+
+/**
+ * Every 5 s, the longest delay of this process's event loop; logged when over a second.
+ * Thousands of nodes share one loop here: when it stalls, every node misses its beats at
+ * once, and "marked down" then measures the simulator, not the server (benchmarks count
+ * these lines). Real time on purpose: it watches the process, not the simulated clock.
+ */
+function watchOwnStalls(logger: Logger): () => void {
+  const delays = monitorEventLoopDelay({ resolution: 20 });
+  delays.enable();
+  const timer = setInterval(() => {
+    const maxMs = delays.max / 1e6;
+    if (maxMs > SIM_STALL_WARN_MS) logger.warn({ maxMs: Math.round(maxMs), p99Ms: Math.round(delays.percentile(99) / 1e6) }, 'the sim stalled: its nodes missed beats meanwhile');
+    delays.reset();
+  }, 5_000);
+  timer.unref();
+  return () => {
+    clearInterval(timer);
+    delays.disable();
+  };
 }
