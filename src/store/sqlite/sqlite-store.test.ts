@@ -14,6 +14,16 @@ function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'karu-store-'));
 }
 
+/** Runs `fn` with a fresh directory (and `karu.db` in it as the store's path), removed afterwards whatever happens. */
+async function inTempDir(fn: (dir: string, path: string) => Promise<void>): Promise<void> {
+  const dir = tempDir();
+  try {
+    await fn(dir, join(dir, 'karu.db'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 runStoreSuite('sqlite :memory:', async () => {
   const clock = new FakeClock();
   const store = openSqliteStore({ path: ':memory:', clock });
@@ -42,9 +52,7 @@ runStoreSuite('sqlite file', async () => {
 
 describe('SqliteStore specifics', () => {
   it('runs in WAL mode, fsyncing the WAL itself (group commit) by default, or SQLite synchronous=FULL without it', async () => {
-    const dir = tempDir();
-    const path = join(dir, 'karu.db');
-    try {
+    await inTempDir(async (dir, path) => {
       const store = openSqliteStore({ path });
       await store.put('/a', '1');
       await store.close();
@@ -61,15 +69,11 @@ describe('SqliteStore specifics', () => {
       assert.equal(full.db.pragma('synchronous', { simple: true }), 2);
       assert.equal(full.walFd, undefined);
       await full.close();
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('group commit: concurrent writes share fsyncs, and none is shown or acknowledged before its fsync', async () => {
-    const dir = tempDir();
-    const path = join(dir, 'karu.db');
-    try {
+    await inTempDir(async (dir, path) => {
       const store = openSqliteStore({ path });
       const seen: number[] = [];
       store.watch('/', await store.revision(), (events) => seen.push(...events.map((e) => e.revision)));
@@ -92,15 +96,11 @@ describe('SqliteStore specifics', () => {
       assert.equal((await again.get('/g/last'))?.value, 'x');
       assert.equal(await again.revision(), 201);
       await again.close();
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('an acknowledged write is in the file even if the process dies without closing the store', async () => {
-    const dir = tempDir();
-    const path = join(dir, 'karu.db');
-    try {
+    await inTempDir(async (dir, path) => {
       const store = openSqliteStore({ path });
       await store.put('/crash/a', '1');
       // Another connection reads the database as a restarted server would (the first is never closed).
@@ -108,9 +108,7 @@ describe('SqliteStore specifics', () => {
       assert.equal((db.prepare('SELECT value FROM kv WHERE key = ?').get('/crash/a') as { value: string }).value, '1');
       db.close();
       await store.close();
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('stops its lease timer and refuses calls once closed', async () => {
@@ -203,9 +201,7 @@ function watchUntil(store: SqliteStore, prefix: string, from: number, revision: 
 
 describe('SqliteStore file layout and checkpoints', () => {
   it('opens a version 1 file: its per-key change log becomes one row per revision, history and all', async () => {
-    const dir = tempDir();
-    const path = join(dir, 'karu.db');
-    try {
+    await inTempDir(async (dir, path) => {
       const old = new Database(path);
       old.pragma('journal_mode = WAL');
       old.exec(SCHEMA_V1);
@@ -232,29 +228,21 @@ describe('SqliteStore file layout and checkpoints', () => {
       assert.equal(db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'changes'").get(), undefined);
       assert.equal((db.prepare("SELECT value FROM meta WHERE name = 'schema'").get() as { value: number }).value, 2);
       db.close();
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('refuses a file written by a newer schema', async () => {
-    const dir = tempDir();
-    const path = join(dir, 'karu.db');
-    try {
+    await inTempDir(async (dir, path) => {
       await openSqliteStore({ path }).close();
       const db = new Database(path);
       db.prepare("UPDATE meta SET value = 99 WHERE name = 'schema'").run();
       db.close();
       assert.throws(() => openSqliteStore({ path }), (e: unknown) => (e as { code?: string }).code === 'UNAVAILABLE' && /newer/.test((e as Error).message));
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('checkpoints on its own thread, not inside COMMIT: acknowledged writes reach the database file itself', async () => {
-    const dir = tempDir();
-    const path = join(dir, 'karu.db');
-    try {
+    await inTempDir(async (dir, path) => {
       type Probe = Pick<SqliteStore, 'txn' | 'close'> & { db: Database.Database; checkpointer: { count: number; idle(): Promise<void> } };
       const store = openSqliteStore({ path, checkpointIntervalMs: 0 }) as unknown as Probe;
       assert.equal(store.db.pragma('wal_autocheckpoint', { simple: true }), 0, 'SQLite does not checkpoint inside COMMIT');
@@ -268,15 +256,11 @@ describe('SqliteStore file layout and checkpoints', () => {
       assert.equal((db.prepare('SELECT COUNT(*) AS n FROM kv').get() as { n: number }).n, 500);
       db.close();
       await store.close();
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('keeps the WAL near its limit under a steady stream of groups', async () => {
-    const dir = tempDir();
-    const path = join(dir, 'karu.db');
-    try {
+    await inTempDir(async (dir, path) => {
       // The thread checkpoints once on its own, then only when the store asks (the WAL is past its limit).
       type Probe = Pick<SqliteStore, 'txn' | 'list' | 'close'> & { checkpointer: { idle(): Promise<void> } };
       const store = openSqliteStore({ path, checkpointIntervalMs: 1e9, walLimitBytes: 256 * 1024 }) as unknown as Probe;
@@ -291,15 +275,11 @@ describe('SqliteStore file layout and checkpoints', () => {
       assert.ok(max < 2 * 1024 * 1024, `WAL reached ${max} bytes`);
       assert.equal((await store.list('/w/')).items.length, 6001);
       await store.close();
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('a write failing inside a group undoes only itself; the group commits and survives a reopen', async () => {
-    const dir = tempDir();
-    const path = join(dir, 'karu.db');
-    try {
+    await inTempDir(async (dir, path) => {
       const store = openSqliteStore({ path });
       // One tick, so one group: the middle one fails on its second op.
       const a = store.put('/f/a', '1');
@@ -312,15 +292,11 @@ describe('SqliteStore file layout and checkpoints', () => {
       assert.deepEqual((await again.list('/f/')).items.map((kv) => `${kv.key}@${kv.modRevision}`), ['/f/a@1', '/f/d@2']);
       assert.deepEqual((await watchUntil(again, '/f/', 0, 2)).map((b) => b.map((e) => e.key)), [['/f/a'], ['/f/d']]);
       await again.close();
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('closed while a group is open and a checkpoint runs: every write is acknowledged and reopens', async () => {
-    const dir = tempDir();
-    const path = join(dir, 'karu.db');
-    try {
+    await inTempDir(async (dir, path) => {
       const store = openSqliteStore({ path, checkpointIntervalMs: 0 });
       await store.txn({ compares: [], success: Array.from({ length: 2000 }, (_, i) => ({ type: 'put' as const, key: `/x/${i}`, value: 'v'.repeat(300) })) });
       // The ack above asked the thread for a checkpoint; these writes open the next group.
@@ -332,9 +308,7 @@ describe('SqliteStore file layout and checkpoints', () => {
       assert.equal(await again.revision(), 51);
       assert.equal((await again.list('/y/')).items.length, 50);
       await again.close();
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('keeps every acknowledged write when the process dies mid-stream without closing', async () => {
