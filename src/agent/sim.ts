@@ -8,11 +8,12 @@ import { systemClock, type Clock } from '../lib/clock.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
 import { seededRng } from '../lib/rng.js';
 import { FakeDriver } from '../driver/fake/fake-driver.js';
-import { Agent } from './agent.js';
+import { Agent, type AgentServerApi } from './agent.js';
 import { resolveAgentConfig } from './config.js';
 import type { HostFacts } from './fingerprint.js';
 import { pooledTransport } from './http-transport.js';
 import { nodeSession } from './node-session.js';
+import { BeatLane } from './sim-beats.js';
 
 /** What `karu sim` runs: N simulated nodes against one plain-HTTP server. */
 export interface SimOptions {
@@ -36,7 +37,7 @@ export interface SimOptions {
   /** Keep-alive connections shared by every node's short calls (registration, status reports). Default 32. */
   connections?: number;
   /**
-   * Keep-alive connections for heartbeats, a lane of their own. Default one per 20 nodes
+   * Keep-alive connections of the heartbeat thread (see BeatLane). Default one per 20 nodes
    * (at least 16): a beat needs a free connection, so 16 for 5,000 beats a second held only
    * while a round trip took under 3 ms; with both processes busy it took tens, beats queued
    * for seconds and healthy nodes were marked down (issue 5). Real agents each have their own.
@@ -70,9 +71,11 @@ const NO_AGENT_URL = 'http://127.0.0.1:9';
  * which is what the scheduler places on) whose tasks turn running after `runDelayMs`.
  * They talk to the server over HTTP exactly as real agents do — register, heartbeat,
  * blocking allocations query, status reports — through the same KaruClient calls, on one
- * shared transport: heartbeats and other short calls over two bounded sets of keep-alive
- * connections (beats' growing with the node count), blocking queries over their own (about one per node, since each node keeps one open). undici's
+ * shared transport: short calls over a bounded set of keep-alive connections, blocking
+ * queries over their own (about one per node, since each node keeps one open). undici's
  * `fetch` per call was most of the sim's CPU (issue 5: one core saturated at ~5,000 nodes).
+ * Heartbeats are the exception: a thread of their own sends them (BeatLane), so a stall of
+ * this event loop, which every node shares, does not get them all marked down at once.
  */
 export async function startSim(opts: SimOptions): Promise<RunningSim> {
   if (!Number.isInteger(opts.nodes) || opts.nodes < 1) throw new RangeError(`nodes must be a positive integer, got ${opts.nodes}`);
@@ -83,11 +86,9 @@ export async function startSim(opts: SimOptions): Promise<RunningSim> {
   const seed = opts.seed ?? Date.now();
   const ownDir = opts.dataDir === undefined;
   const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'karu-sim-')));
-  const transport = pooledTransport({
-    ...(opts.connections !== undefined ? { connections: opts.connections } : {}),
-    beatConnections: opts.beatConnections ?? Math.max(16, Math.ceil(opts.nodes / 20)),
-  });
+  const transport = pooledTransport(opts.connections !== undefined ? { connections: opts.connections } : {});
   const base = new KaruClient({ baseUrl: opts.serverUrl, transport: transport.request });
+  const lane = new BeatLane({ serverUrl: opts.serverUrl, connections: opts.beatConnections ?? Math.max(16, Math.ceil(opts.nodes / 20)) });
 
   const agents: Agent[] = [];
   for (let i = 0; i < opts.nodes; i++) {
@@ -109,7 +110,7 @@ export async function startSim(opts: SimOptions): Promise<RunningSim> {
     // The scheduler places only on nodes with a healthy `docker` driver.
     Object.defineProperty(driver, 'name', { value: 'docker' });
     agents.push(
-      new Agent({ config, driver, server: nodeSession(base), agentUrl: NO_AGENT_URL, clock, rng: seededRng(seed + i), logger: logger.child({ node: name }), host: SIM_HOST }),
+      new Agent({ config, driver, server: beatingOnLane(nodeSession(base), lane), agentUrl: NO_AGENT_URL, clock, rng: seededRng(seed + i), logger: logger.child({ node: name }), host: SIM_HOST }),
     );
   }
 
@@ -117,6 +118,7 @@ export async function startSim(opts: SimOptions): Promise<RunningSim> {
   const stop = () =>
     (stopping ??= (async () => {
       await Promise.all(agents.map((a) => a.stop()));
+      await lane.close();
       await transport.close();
       if (ownDir) await rm(dataDir, { recursive: true, force: true });
     })());
@@ -136,8 +138,57 @@ export async function startSim(opts: SimOptions): Promise<RunningSim> {
   }
   logger.info({ nodes: agents.length, dataDir }, 'simulated nodes started');
   const stopWatching = watchOwnStalls(logger);
-  const stopAll = () => (stopWatching(), stop());
-  return { agents, nodeIds: () => agents.flatMap((a) => (a.nodeId ? [a.nodeId] : [])), callsSent: () => ({ ...transport.sent }), stop: stopAll };
+  const stopWatchingBeats = watchBeats(lane, logger);
+  const stopAll = () => (stopWatching(), stopWatchingBeats(), stop());
+  return { agents, nodeIds: () => agents.flatMap((a) => (a.nodeId ? [a.nodeId] : [])), callsSent: () => ({ ...transport.sent, beats: transport.sent.beats + lane.stats.sent }), stop: stopAll };
+}
+
+/**
+ * An agent's server API whose heartbeats go on `lane`'s thread: registration (and every
+ * other call) goes through `session` as before and hands the lane the node's credentials;
+ * the agent's heartbeat call answers with what the lane heard last — the TTL, or the
+ * latest beat's error, so a refusal still makes the agent register again. A stall of
+ * this event loop then delays the agent's bookkeeping, not its beats.
+ */
+function beatingOnLane(session: AgentServerApi, lane: BeatLane): AgentServerApi {
+  let beaten: NodeId | undefined;
+  return {
+    ...session,
+    async registerNode(req) {
+      const res = await session.registerNode(req);
+      if (beaten !== undefined && beaten !== res.nodeId) lane.remove(beaten);
+      beaten = res.nodeId;
+      lane.update(res.nodeId, res.secret, JSON.stringify({ drivers: req.drivers }), res.heartbeatTtlMs);
+      return res;
+    },
+    async heartbeat(nodeId, req, opts) {
+      const last = lane.last(nodeId);
+      // Not on the lane (cannot happen after a registration): beat the ordinary way.
+      if (!last) return session.heartbeat(nodeId, req, opts);
+      lane.setBody(nodeId, JSON.stringify(req));
+      if ('error' in last) throw last.error;
+      return { heartbeatTtlMs: last.ttlMs };
+    },
+  };
+}
+
+/**
+ * Every 5 s, whether the heartbeat thread's beats failed or came late (more than a TTL
+ * after the node's previous answer) meanwhile: a node the server marks down then was not
+ * beaten in time by the sim or answered in time by the server — benchmarks tell which from
+ * these lines and the server's own ("node monitor ran late").
+ */
+function watchBeats(lane: BeatLane, logger: Logger): () => void {
+  let seen = { ...lane.stats };
+  const timer = setInterval(() => {
+    const now = { ...lane.stats };
+    const failed = now.failed - seen.failed;
+    const late = now.late - seen.late;
+    if (failed > 0 || late > 0) logger.warn({ beats: now.sent - seen.sent, failed, late, maxGapMs: now.maxGapMs }, 'simulated heartbeats failed or came late');
+    seen = now;
+  }, 5_000);
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 /** A stall of the sim's own event loop longer than this is logged: its nodes' beats wait behind it. */
