@@ -15,10 +15,13 @@ export interface KaruProc {
 
 /**
  * `karu ARGS` with its stdout kept (and echoed to stderr with a label unless `quiet`).
- * `nodeArgs` go to node itself, e.g. `--cpu-prof`.
+ * `nodeArgs` go to node itself, e.g. `--cpu-prof`; `nice` runs it (every thread) at that
+ * scheduling niceness.
  */
-export function karu(args: string[], label: string, opts: { nodeArgs?: string[]; env?: Record<string, string>; quiet?: boolean } = {}): KaruProc {
-  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), join(ROOT, 'bin/karu.js'), ...args], {
+export function karu(args: string[], label: string, opts: { nodeArgs?: string[]; env?: Record<string, string>; quiet?: boolean; nice?: number } = {}): KaruProc {
+  const command = [process.execPath, ...(opts.nodeArgs ?? []), join(ROOT, 'bin/karu.js'), ...args];
+  if (opts.nice) command.unshift('nice', '-n', String(opts.nice));
+  const proc = spawn(command[0]!, command.slice(1), {
     cwd: ROOT,
     env: { ...process.env, KARU_LOG_LEVEL: 'warn', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -58,7 +58,14 @@ async function main(): Promise<void> {
 
     let t = Date.now();
     const simProf = process.env.SIM_CPU_PROF;
-    const sim = karu(['sim', '--server', url, '--nodes', String(NODES), '--run-delay', RUN_DELAY], 'sim', simProf ? { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', simProf] } : {});
+    // The sim stands in for thousands of machines but shares these 2 cores with the server
+    // it measures: at niceness SIM_NICE (default 10) it yields the CPU to the server when
+    // both want it, as the server's own machine would not be running the agents' work.
+    const simNice = Number(process.env.SIM_NICE ?? 10);
+    const sim = karu(['sim', '--server', url, '--nodes', String(NODES), '--run-delay', RUN_DELAY], 'sim', {
+      nice: simNice,
+      ...(simProf ? { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', simProf] } : {}),
+    });
     procs.push(sim);
     await until(`${NODES} ready nodes`, async () => (await client.listNodes()).filter((n) => n.status === 'ready').length >= NODES, 900_000, 1000);
     const nodesReadyMs = Date.now() - t;
