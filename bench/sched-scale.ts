@@ -62,9 +62,11 @@ async function main(): Promise<void> {
     // it measures: at niceness SIM_NICE (default 10) it yields the CPU to the server when
     // both want it, as the server's own machine would not be running the agents' work.
     const simNice = Number(process.env.SIM_NICE ?? 10);
+    // Every simulated allocation is a full AllocRunner in the sim (~10 KB): past a few
+    // hundred thousand the sim needs more than V8's default heap limit (~4 GB here).
     const sim = karu(['sim', '--server', url, '--nodes', String(NODES), '--run-delay', RUN_DELAY], 'sim', {
       nice: simNice,
-      ...(simProf ? { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', simProf] } : {}),
+      nodeArgs: ['--max-old-space-size=16384', ...(simProf ? ['--cpu-prof', '--cpu-prof-dir', simProf] : [])],
     });
     procs.push(sim);
     await until(`${NODES} ready nodes`, async () => (await client.listNodes()).filter((n) => n.status === 'ready').length >= NODES, 900_000, 1000);
