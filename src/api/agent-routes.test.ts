@@ -3,21 +3,12 @@ import assert from 'node:assert/strict';
 import type { AllocStatus } from '../core/alloc.js';
 import type { NodeId } from '../core/ids.js';
 import { KaruClient } from '../client/client.js';
-import type { ApiErrorBody, NodeAllocationsResponse, RegisterNodeRequest, RegisterNodeResponse, SharedGroupsNodeAllocationsResponse } from '../client/types.js';
+import type { ApiErrorBody, NodeAllocationsResponse, RegisterNodeResponse, SharedGroupsNodeAllocationsResponse } from '../client/types.js';
 import { aJob, allocIdFor, anAlloc, type FakeControlPlane } from './testing/fake-control-plane.js';
-import { json, setup } from './testing/harness.js';
+import { json, nodeRegistration as registration, setup } from './testing/harness.js';
 
 type ErrorBody = ApiErrorBody & { details: Record<string, unknown> };
 
-const registration: RegisterNodeRequest = {
-  name: 'n1',
-  address: '10.0.0.1',
-  agentUrl: 'http://10.0.0.1:4647',
-  resources: { cpuMhz: 4000, memoryMb: 8192 },
-  attributes: { 'os.name': 'linux' },
-  labels: {},
-  drivers: { docker: { healthy: true, detail: 'ok' } },
-};
 
 async function registered(app: ReturnType<typeof setup>['app']): Promise<RegisterNodeResponse> {
   const res = await app.request('/v1/nodes/register', json('POST', registration));

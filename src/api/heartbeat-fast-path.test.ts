@@ -12,19 +12,10 @@ import type { NodeId } from '../core/ids.js';
 import type { PeerIdentity } from '../pki/certs.js';
 import { silentLogger } from '../lib/logger.js';
 import { startServer } from '../server/main.js';
-import type { ApiErrorBody, RegisterNodeRequest, RegisterNodeResponse } from '../client/types.js';
+import type { ApiErrorBody, RegisterNodeResponse } from '../client/types.js';
 import { withHeartbeatFastPath } from './heartbeat-fast-path.js';
-import { json, setup } from './testing/harness.js';
+import { json, nodeRegistration as registration, setup } from './testing/harness.js';
 
-const registration: RegisterNodeRequest = {
-  name: 'n1',
-  address: '10.0.0.1',
-  agentUrl: 'http://10.0.0.1:4647',
-  resources: { cpuMhz: 4000, memoryMb: 8192 },
-  attributes: { 'os.name': 'linux' },
-  labels: {},
-  drivers: { docker: { healthy: true, detail: 'ok' } },
-};
 
 /** The fake control plane's API behind the fast path on a loopback socket; counts what reached Hono. */
 async function listening(opts: { tls?: boolean; peer?: PeerIdentity } = {}) {

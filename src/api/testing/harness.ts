@@ -2,6 +2,7 @@ import { pino } from 'pino';
 import { ValidationError } from '../../core/errors.js';
 import type { Job } from '../../core/job.js';
 import type { Logger } from '../../lib/logger.js';
+import type { RegisterNodeRequest } from '../../client/types.js';
 import { createApi } from '../app.js';
 import { aJob, FakeControlPlane } from './fake-control-plane.js';
 
@@ -36,3 +37,14 @@ export function setup(opts: { fetchAgent?: typeof fetch } = {}) {
 export function json(method: string, body: unknown, headers: Record<string, string> = {}): RequestInit {
   return { method, headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) };
 }
+
+/** A complete, valid node registration, as an agent sends it (node routes and the heartbeat fast path). */
+export const nodeRegistration: RegisterNodeRequest = {
+  name: 'n1',
+  address: '10.0.0.1',
+  agentUrl: 'http://10.0.0.1:4647',
+  resources: { cpuMhz: 4000, memoryMb: 8192 },
+  attributes: { 'os.name': 'linux' },
+  labels: {},
+  drivers: { docker: { healthy: true, detail: 'ok' } },
+};
