@@ -13,13 +13,11 @@
  * loads. Nodes do not heartbeat then: the probe is placed within the grace a restarted
  * server gives every node.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { KaruClient } from '../src/client/client.js';
 import { fillCorePlane, startCorePlane } from './core-plane.js';
-import { fmt, freePort, until } from './lib.js';
-import { dirBytes, karu, procMb, stopProc, type KaruProc } from './scale-lib.js';
+import { fmt, until } from './lib.js';
+import { benchServer, dirBytes, karu, procMb, stopProc, type KaruProc } from './scale-lib.js';
 
 const NODES = Number(process.argv[2] ?? 5000);
 const JOBS = Number(process.argv[3] ?? 1000);
@@ -33,11 +31,7 @@ const spec = (name: string, count: number) => ({
 });
 
 async function main(): Promise<void> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'karu-cold-restart-'));
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  const client = new KaruClient({ baseUrl: url, timeoutMs: 300_000 });
-  const serverArgs = ['server', '--no-tls', '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`];
+  const { dataDir, url, client, start } = await benchServer('cold-restart', 300_000);
   let server: KaruProc | undefined;
   let sim: KaruProc | undefined;
   const placed = async (prefix: string) =>
@@ -49,7 +43,7 @@ async function main(): Promise<void> {
       await fillCorePlane(plane, 'fill', JOBS, TASKS);
       await plane.close();
     } else {
-      server = karu(serverArgs, 'server');
+      server = start();
       await until('the server', async () => (await client.listNodes(), true), 60_000, 100);
       sim = karu(['sim', '--server', url, '--nodes', String(NODES), '--run-delay', '0ms'], 'sim');
       await until(`${NODES} ready nodes`, async () => (await client.listNodes()).filter((n) => n.status === 'ready').length >= NODES, 900_000, 1000);
@@ -60,7 +54,7 @@ async function main(): Promise<void> {
 
     if (server) await stopProc(server.proc, 120_000);
     const t0 = Date.now();
-    server = karu(serverArgs, 'server');
+    server = start();
     await until('the API', async () => (await client.request('GET', '/v1/health'), true), 600_000, 50);
     const apiMs = Date.now() - t0;
     await client.registerJob(spec('probe', 1));

@@ -10,14 +10,11 @@
  *   (default 2000 2000 10 2 both: nodes beat every nodes/rate s, which must stay under TTL + grace)
  * BENCH_CPU_PROF=DIR writes the server's CPU profile (node --cpu-prof) to DIR.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { Pool } from 'undici';
-import { KaruClient } from '../src/client/client.js';
 import type { RegisterNodeResponse } from '../src/client/types.js';
-import { freePort, until } from './lib.js';
-import { karu, pct, procCpuSeconds, stopProc } from './scale-lib.js';
+import { until } from './lib.js';
+import { benchServer, pct, procCpuSeconds, stopProc } from './scale-lib.js';
 
 const NODES = Number(process.argv[2] ?? 2000);
 const RATE = Number(process.argv[3] ?? 2000);
@@ -30,12 +27,8 @@ const SLICE_MS = 10;
 const BODY = JSON.stringify({ drivers: { docker: { healthy: true, detail: 'docker 20.10 (sim)' } } });
 
 async function main(): Promise<void> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'karu-heartbeats-api-'));
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  const client = new KaruClient({ baseUrl: url, timeoutMs: 120_000 });
-  const prof = process.env.BENCH_CPU_PROF;
-  const server = karu(['server', '--no-tls', '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`], 'server', prof ? { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', prof] } : {});
+  const { dataDir, url, client, start } = await benchServer('heartbeats-api', 120_000);
+  const server = start();
   const pool = new Pool(url, { connections: 16, pipelining: 1, keepAliveTimeout: 60_000 });
   try {
     await until('the server', async () => (await client.listNodes(), true), 60_000, 100);

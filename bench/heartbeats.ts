@@ -7,12 +7,10 @@
  * Usage: bench/heartbeats.sh [nodes] [duration]   (default 5000 10m; e.g. `1000 60s`)
  * BENCH_CPU_PROF=DIR writes the server's CPU profile (node --cpu-prof) to DIR.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { KaruClient } from '../src/client/client.js';
-import { fmt, freePort, until } from './lib.js';
-import { karu, procCpuSeconds, procMb, stopProc } from './scale-lib.js';
+import { rmSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { fmt, until } from './lib.js';
+import { benchServer, karu, procCpuSeconds, procMb, stopProc } from './scale-lib.js';
 
 const NODES = Number(process.argv[2] ?? 5000);
 const DURATION_MS = parseDuration(process.argv[3] ?? '10m');
@@ -26,13 +24,8 @@ function parseDuration(s: string): number {
 const count = (lines: string[], re: RegExp, from = 0) => lines.slice(from).filter((l) => re.test(l)).length;
 
 async function main(): Promise<void> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'karu-heartbeats-'));
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  const client = new KaruClient({ baseUrl: url, timeoutMs: 120_000 });
-  // BENCH_CPU_PROF=DIR: the server writes a V8 CPU profile there when it exits.
-  const prof = process.env.BENCH_CPU_PROF;
-  const server = karu(['server', '--no-tls', '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`], 'server', prof ? { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', prof] } : {});
+  const { dataDir, url, client, start } = await benchServer('heartbeats', 120_000);
+  const server = start();
   const procs = [server.proc];
   try {
     await until('the server', async () => (await client.listNodes(), true), 60_000, 100);

@@ -25,7 +25,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createInterface } from 'node:readline';
 import { defaultIngressWorkers } from '../src/agent/config.js';
-import { docker, freePort, ROOT, until } from './lib.js';
+import { docker, freePort, ROOT, stopOnExit, until } from './lib.js';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
@@ -217,11 +217,7 @@ export const cpuNote = (f: Figures) => (Number.isFinite(f.cpu) && f.cpu > 0 ? ` 
 export const load = () => loadavg().map((l) => l.toFixed(1)).join(' ');
 
 async function main(): Promise<void> {
-  const stops: (() => Promise<void>)[] = [];
-  const cleanup = async () => {
-    for (const s of stops.splice(0).reverse()) await s().catch(() => undefined);
-  };
-  process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
+  const { stops, cleanup } = stopOnExit();
   try {
     const backend = await startBackend();
     stops.push(backend.stop);

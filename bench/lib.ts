@@ -72,3 +72,16 @@ export function rssMb(pid: number): number {
 }
 
 export const fmt = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+
+/**
+ * What a benchmark started, stopped in reverse order by `cleanup` (at the end, and on
+ * Ctrl-C, which then exits 130); a stop that fails does not keep the others from running.
+ */
+export function stopOnExit(): { stops: (() => Promise<void>)[]; cleanup: () => Promise<void> } {
+  const stops: (() => Promise<void>)[] = [];
+  const cleanup = async () => {
+    for (const s of stops.splice(0).reverse()) await s().catch(() => undefined);
+  };
+  process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
+  return { stops, cleanup };
+}

@@ -3,9 +3,11 @@
  * and `karu sim` as child processes, and what /proc says about them.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT } from './lib.js';
+import { KaruClient } from '../src/client/client.js';
+import { freePort, ROOT } from './lib.js';
 
 export interface KaruProc {
   proc: ChildProcess;
@@ -79,3 +81,22 @@ export function dirBytes(dir: string): number {
 }
 
 export const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+
+/**
+ * A plain-HTTP `karu server` for a scale benchmark: a fresh data dir (the caller removes
+ * it), a free port and a client. `start()` spawns it (again, for a restart on the same
+ * data); BENCH_CPU_PROF=DIR makes it write a V8 CPU profile there when it exits.
+ */
+export async function benchServer(name: string, clientTimeoutMs: number): Promise<{ dataDir: string; url: string; client: KaruClient; start: () => KaruProc }> {
+  const dataDir = mkdtempSync(join(tmpdir(), `karu-${name}-`));
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const prof = process.env.BENCH_CPU_PROF;
+  return {
+    dataDir,
+    url,
+    client: new KaruClient({ baseUrl: url, timeoutMs: clientTimeoutMs }),
+    start: () => karu(['server', '--no-tls', '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`], 'server', prof ? { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', prof] } : {}),
+  };
+}
+

@@ -16,12 +16,9 @@
  * Env: SIM_RUN_DELAY (default 500ms); BENCH_CPU_PROF=DIR writes the server's CPU profile
  * (node --cpu-prof) there when it exits; SIM_CPU_PROF=DIR the sim's.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { KaruClient } from '../src/client/client.js';
-import { fmt, freePort, until } from './lib.js';
-import { dirBytes, karu, pct, procCpuSeconds, procMb, stopProc, type KaruProc } from './scale-lib.js';
+import { rmSync } from 'node:fs';
+import { fmt, until } from './lib.js';
+import { benchServer, dirBytes, karu, pct, procCpuSeconds, procMb, stopProc, type KaruProc } from './scale-lib.js';
 
 const NODES = Number(process.argv[2] ?? 1000);
 const PHASES = String(process.argv[3] ?? '10')
@@ -45,14 +42,10 @@ function jobSpec(j: number) {
 }
 
 async function main(): Promise<void> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'karu-sched-scale-'));
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  const client = new KaruClient({ baseUrl: url, timeoutMs: 300_000 });
+  const { dataDir, url, client, start } = await benchServer('sched-scale', 300_000);
   const procs: KaruProc[] = [];
-  const prof = process.env.BENCH_CPU_PROF;
   try {
-    const server = karu(['server', '--no-tls', '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`], 'server', prof ? { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', prof] } : {});
+    const server = start();
     procs.push(server);
     await until('the server', async () => (await client.listNodes(), true), 60_000, 100);
 

@@ -16,6 +16,7 @@
 import { loadavg } from 'node:os';
 import { execFileSync } from 'node:child_process';
 import { cpuNote, load, LO, med, settle, startChild, wrk, type Figures } from './ingress.js';
+import { stopOnExit } from './lib.js';
 
 const REPEATS = Math.max(1, Number(process.env.BENCH_REPEATS ?? 3));
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
@@ -32,11 +33,7 @@ const uptime = () => {
 };
 
 async function main(): Promise<void> {
-  const stops: (() => Promise<void>)[] = [];
-  const cleanup = async () => {
-    for (const s of stops.splice(0).reverse()) await s().catch(() => undefined);
-  };
-  process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
+  const { stops, cleanup } = stopOnExit();
   try {
     const app = await startChild('app', LO);
     stops.push(app.stop);
