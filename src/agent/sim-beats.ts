@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
-import { KaruError, type ErrorCode } from '../core/errors.js';
+import { httpError } from '../client/client.js';
+import { KaruError } from '../core/errors.js';
 import type { NodeId } from '../core/ids.js';
 
 /**
@@ -36,7 +37,7 @@ const flush = () => {
 const flushSoon = () => { if (!flushTimer && !closing) flushTimer = setTimeout(flush, flushMs); };
 const outcome = (n, o) => {
   // Only changes go over; after new credentials or a new body the next outcome always does.
-  const same = n.postedGen === n.gen && n.last && (o.ttlMs !== undefined ? n.last.ttlMs === o.ttlMs : n.last.status === o.status && n.last.code === o.code);
+  const same = n.postedGen === n.gen && n.last && (o.ttlMs !== undefined ? n.last.ttlMs === o.ttlMs : n.last.status === o.status && n.last.text === o.text);
   n.last = o;
   n.postedGen = n.gen;
   if (same) return;
@@ -69,13 +70,11 @@ const beat = async (n) => {
       const ttl = JSON.parse(text).heartbeatTtlMs;
       o = { ttlMs: typeof ttl === 'number' && ttl > 0 ? ttl : n.ttlMs };
     } else {
-      let parsed;
-      try { parsed = JSON.parse(text); } catch {}
-      o = { status: res.statusCode, code: parsed && parsed.code, message: (parsed && parsed.message) || ('POST heartbeat: HTTP ' + res.statusCode + ' ' + text.slice(0, 200)) };
+      o = { status: res.statusCode, text }; // made a KaruError on the main thread, as the client makes it
     }
   } catch (err) {
     const cause = err && err.cause;
-    o = { status: 0, code: 'UNAVAILABLE', message: 'cannot reach the Karu server at ' + origin + ': ' + ((cause && cause.code) || (err && (err.code || err.message)) || String(err)) };
+    o = { status: 0, text: 'cannot reach the Karu server at ' + origin + ': ' + ((cause && cause.code) || (err && (err.code || err.message)) || String(err)) };
   }
   n.inFlight = false;
   if (closing || nodes.get(n.nodeId) !== n) return;
@@ -153,7 +152,8 @@ export interface BeatStats {
 }
 
 interface Posted extends BeatStats {
-  outcomes: { nodeId: NodeId; gen: number; ttlMs?: number; status?: number; code?: string; message?: string }[];
+  /** `status` 0: the server could not be reached (`text` says why); else its answer's status and body. */
+  outcomes: { nodeId: NodeId; gen: number; ttlMs?: number; status?: number; text?: string }[];
 }
 
 interface Entry {
@@ -269,16 +269,13 @@ export class BeatLane {
       const e = this.entries.get(o.nodeId);
       // An outcome of older credentials or body: the node has moved on.
       if (!e || e.gen !== o.gen) continue;
-      e.last = o.ttlMs !== undefined ? { ttlMs: o.ttlMs } : { error: beatError(o.status ?? 0, o.code, o.message ?? 'heartbeat failed') };
+      e.last = o.ttlMs !== undefined ? { ttlMs: o.ttlMs } : { error: beatError(o.nodeId, o.status ?? 0, o.text ?? '') };
     }
   }
 }
 
 /** A failed beat as the KaruClient would have thrown it. */
-function beatError(status: number, code: string | undefined, message: string): KaruError {
-  if (status === 0) return new KaruError('UNAVAILABLE', message, { retryable: true });
-  return new KaruError((code as ErrorCode | undefined) ?? (status >= 500 ? 'INTERNAL' : 'INVALID'), message, {
-    details: { status },
-    retryable: status >= 500 || status === 409,
-  });
+function beatError(nodeId: NodeId, status: number, text: string): KaruError {
+  if (status === 0) return new KaruError('UNAVAILABLE', text, { retryable: true });
+  return httpError('POST', `/v1/nodes/${encodeURIComponent(nodeId)}/heartbeat`, status, text);
 }

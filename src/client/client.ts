@@ -298,7 +298,7 @@ export class KaruClient {
 }
 
 /** A non-2xx answer as a KaruError with the server's code (or one guessed from the status). */
-function httpError(method: string, path: string, status: number, text: string): KaruError {
+export function httpError(method: string, path: string, status: number, text: string): KaruError {
   let parsed: ApiErrorBody | undefined;
   try {
     parsed = JSON.parse(text) as ApiErrorBody;
