@@ -27,10 +27,6 @@ export function errorBody(err: KaruError): ApiErrorBody & { details: ErrorDetail
   return { code: err.code, message: err.message, details: err.details };
 }
 
-export function errorResponse(c: Context, err: KaruError, status: ContentfulStatusCode = HTTP_STATUS[err.code]): Response {
-  return c.json(errorBody(err), status);
-}
-
 /** A 400 about the request itself (query, body): never retryable. */
 export function invalid(message: string, details: ErrorDetails = {}): KaruError {
   return new KaruError('INVALID', message, { details, retryable: false });
@@ -46,20 +42,30 @@ export function unauthorized(message: string): KaruError {
  */
 export function createErrorHandler(logger: Logger): (err: Error, c: Context) => Response {
   return (err, c) => {
-    if (err instanceof KaruError) {
-      const status = HTTP_STATUS[err.code];
-      if (status >= 500) logger.warn({ err, method: c.req.method, path: c.req.path }, 'request failed: %s', err.message);
-      return errorResponse(c, err, status);
-    }
     if (err instanceof HTTPException) {
       // Raised by Hono itself or its middleware; keep the status, speak our error shape.
       const status = err.status as ContentfulStatusCode;
       const code: ErrorCode = status === 404 ? 'NOT_FOUND' : status === 401 ? 'UNAUTHORIZED' : status >= 500 ? 'INTERNAL' : 'INVALID';
       return c.json({ code, message: err.message || `HTTP ${status}`, details: {} }, status);
     }
-    logger.error({ err, method: c.req.method, path: c.req.path }, 'unhandled error in API route');
-    return c.json({ code: 'INTERNAL', message: 'internal server error; the server log has the details', details: {} }, 500);
+    const { status, body } = failureAnswer(err, logger, c.req.method, c.req.path);
+    return c.json(body, status);
   };
+}
+
+/**
+ * What a request that threw gets, logged as the API logs failures: a KaruError its own
+ * code (logged when a 5xx), anything else — a bug — a generic 500 with the stack in the
+ * log. Shared by Hono's handler and the heartbeat fast path (heartbeat-fast-path.ts).
+ */
+export function failureAnswer(err: unknown, logger: Logger, method: string | undefined, path: string | undefined): { status: ContentfulStatusCode; body: ApiErrorBody & { details: ErrorDetails } } {
+  if (err instanceof KaruError) {
+    const status = HTTP_STATUS[err.code];
+    if (status >= 500) logger.warn({ err, method, path }, 'request failed: %s', err.message);
+    return { status, body: errorBody(err) };
+  }
+  logger.error({ err, method, path }, 'unhandled error in API route');
+  return { status: 500, body: { code: 'INTERNAL', message: 'internal server error; the server log has the details', details: {} } };
 }
 
 /** Hono's `notFound`: names the method and path so a typo is obvious. */

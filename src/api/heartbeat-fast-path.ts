@@ -1,13 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { KaruError } from '../core/errors.js';
 import type { NodeId } from '../core/ids.js';
 import type { DriverHealth } from '../core/node.js';
 import type { ControlPlane } from '../controllers/control-plane.js';
 import type { Logger } from '../lib/logger.js';
 import type { PeerIdentity } from '../pki/certs.js';
 import { peerIdentity } from '../pki/tls.js';
-import { errorBody, HTTP_STATUS, MAX_BODY_BYTES } from './errors.js';
+import { failureAnswer, MAX_BODY_BYTES } from './errors.js';
 import { NODE_SECRET_HEADER } from './node-auth.js';
 import { assertUpdatesOfNode } from './routes/agent.js';
 import { heartbeatBody, parseJsonText, updateAllocStatusBody } from './schemas.js';
@@ -79,13 +78,8 @@ export function withHeartbeatFastPath(fallback: NodeRequestListener, deps: Heart
 
   const fail = (req: IncomingMessage, res: ServerResponse, err: unknown): void => {
     if (res.headersSent) return void res.destroy();
-    if (err instanceof KaruError) {
-      const status = HTTP_STATUS[err.code];
-      if (status >= 500) logger.warn({ err, method: req.method, path: req.url }, 'request failed: %s', err.message);
-      return reply(res, status, JSON.stringify(errorBody(err)));
-    }
-    logger.error({ err, method: req.method, path: req.url }, 'unhandled error in API route');
-    reply(res, 500, JSON.stringify({ code: 'INTERNAL', message: 'internal server error; the server log has the details', details: {} }));
+    const { status, body } = failureAnswer(err, logger, req.method, req.url);
+    reply(res, status, JSON.stringify(body));
   };
 
   const beat = async (req: IncomingMessage, res: ServerResponse, nodeId: NodeId, length: number): Promise<void> => {
